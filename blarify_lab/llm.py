@@ -1,0 +1,158 @@
+"""LLM providers: adapt what the user has, and an offline summariser for demos and tests."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["ExtractiveSummarizer", "LLMProvider", "as_llm_provider"]
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
+    """Anything that turns a prompt into a completion."""
+
+    def get_completion(self, prompt: str) -> str: ...
+
+
+class _CallableProvider:
+    def __init__(self, fn: Callable[[str], Any], kind: str) -> None:
+        self._fn = fn
+        self._kind = kind
+
+    def get_completion(self, prompt: str) -> str:
+        return _check_text(self._fn(prompt))
+
+    def __repr__(self) -> str:
+        return f"<LLM provider from {self._kind}>"
+
+
+class _MethodProvider(_CallableProvider):
+    pass
+
+
+def _check_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    # LangChain chat models answer with a message whose text is in ``.content``.
+    content = getattr(value, "content", None)
+    if isinstance(content, str) and not isinstance(value, type):
+        return content
+    raise TypeError(
+        f"the LLM provider returned {type(value).__name__}, expected str "
+        "(get_completion must return the completion text)"
+    )
+
+
+def as_llm_provider(llm: object) -> LLMProvider:
+    """Wrap ``llm`` so that ``get_completion(prompt)`` returns ``str`` or raises ``TypeError``.
+
+    Accepts an object with ``get_completion``, a LangChain-style chat model (``invoke`` returning
+    a message with ``.content``), or a plain callable ``prompt -> str``.
+    """
+    if isinstance(llm, _CallableProvider):
+        return llm
+    get_completion = getattr(llm, "get_completion", None)
+    if callable(get_completion):
+        return _MethodProvider(get_completion, f"{type(llm).__name__}.get_completion")
+    invoke = getattr(llm, "invoke", None)
+    if callable(invoke):
+        return _MethodProvider(invoke, f"{type(llm).__name__}.invoke")
+    if callable(llm):
+        return _CallableProvider(llm, getattr(llm, "__name__", type(llm).__name__))
+    raise TypeError(
+        f"{type(llm).__name__} is not an LLM provider: pass an object with "
+        "get_completion(prompt) -> str, a chat model with invoke(prompt), or a callable"
+    )
+
+
+_SECTION = re.compile(r"^## (?P<name>[A-Za-z ]+)\n(?P<body>.*?)(?=^## |\Z)", re.M | re.S)
+
+
+class ExtractiveSummarizer:
+    """A deterministic, offline stand-in for an LLM: it summarises only what the prompt holds.
+
+    It reads the prompt that the processor builds (path, labels, source, children), and answers
+    with the node's kind, its signature and the first line of its docstring, and what it
+    contains. No network, no randomness: the same graph always gets the same documentation.
+    """
+
+    def __init__(self, max_children: int = 8) -> None:
+        self.max_children = max_children
+
+    def get_completion(self, prompt: str) -> str:
+        sections = {m["name"].strip().lower(): m["body"].strip() for m in _SECTION.finditer(prompt)}
+        node = sections.get("node", "")
+        kind = _field(node, "Labels") or "node"
+        name = _field(node, "Name") or _field(node, "Path") or "this node"
+        source = _strip_fence(sections.get("source", ""))
+        parts = [f"{kind.split(',')[0].strip().title()} `{name}`."]
+        is_definition = any(k in kind.upper() for k in ("CLASS", "FUNCTION", "METHOD"))
+        signature, doc = _signature_and_doc(source, first_definition=is_definition)
+        if signature:
+            parts.append(f"Signature: `{signature}`.")
+        if doc:
+            parts.append(doc)
+        children = [
+            line[2:].split(": ", 1)[0]
+            for line in sections.get("children", "").splitlines()
+            if line.startswith("- ")
+        ]
+        if children:
+            shown = ", ".join(
+                c.rsplit("/", 1)[-1].rsplit("::", 1)[-1] for c in children[: self.max_children]
+            )
+            more = len(children) - self.max_children
+            parts.append(
+                f"Contains {len(children)}: {shown}" + (f" and {more} more." if more > 0 else ".")
+            )
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return "ExtractiveSummarizer()"
+
+
+def _field(block: str, key: str) -> str:
+    for line in block.splitlines():
+        if line.startswith(f"{key}:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _strip_fence(text: str) -> str:
+    lines = text.splitlines()
+    if lines and lines[0].startswith("```"):
+        lines = lines[1:]
+    if lines and lines[-1].startswith("```"):
+        lines = lines[:-1]
+    return "\n".join(lines)
+
+
+def _signature_and_doc(source: str, *, first_definition: bool) -> tuple[str, str]:
+    """Signature and first docstring paragraph of the source's first definition (or, with
+    ``first_definition=False``, the module docstring), when the source parses."""
+    if not source.strip():
+        return "", ""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "", ""
+    target: ast.AST = tree
+    for stmt in tree.body if first_definition else []:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            target = stmt
+            break
+    signature = ""
+    if isinstance(target, ast.FunctionDef | ast.AsyncFunctionDef):
+        signature = f"{target.name}({ast.unparse(target.args)})"
+        if target.returns is not None:
+            signature += f" -> {ast.unparse(target.returns)}"
+    elif isinstance(target, ast.ClassDef):
+        bases = ", ".join(ast.unparse(b) for b in target.bases)
+        signature = f"class {target.name}({bases})" if bases else f"class {target.name}"
+    doc = ""
+    if isinstance(target, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        doc = (ast.get_docstring(target) or "").strip().split("\n\n")[0].replace("\n", " ")
+    return signature, doc

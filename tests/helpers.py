@@ -1,0 +1,109 @@
+"""Shared test helpers: graph fingerprints, session-state probes, subprocess sessions."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+from blarify_lab import GraphDB
+
+
+def graph_fingerprint(db: GraphDB) -> str:
+    """A hash of every node's labels and properties and every edge (type and end points)."""
+    nodes = db.run_query("MATCH (n) RETURN labels(n) AS labels, properties(n) AS props", {})
+    edges = db.run_query(
+        "MATCH (a)-[r]->(b) RETURN a.path AS a, type(r) AS t, b.path AS b, properties(r) AS props",
+        {},
+    )
+    canon = sorted(json.dumps(r, sort_keys=True, default=str) for r in nodes + edges)
+    return hashlib.sha256("\n".join(canon).encode()).hexdigest()
+
+
+def session_nodes(db: GraphDB) -> int:
+    """Nodes carrying any processing_status_ key."""
+    rows = db.run_query(
+        "MATCH (n) WHERE any(k IN keys(n) WHERE k STARTS WITH 'processing_status_') "
+        "RETURN count(n) AS c",
+        {},
+    )
+    return int(rows[0]["c"])
+
+
+def registry_nodes(db: GraphDB) -> int:
+    return int(db.run_query("MATCH (s:BLARIFY_SESSION) RETURN count(s) AS c", {})[0]["c"])
+
+
+def no_leftovers(db: GraphDB) -> bool:
+    return session_nodes(db) == 0 and registry_nodes(db) == 0
+
+
+def make_tree(db: GraphDB, children: int = 20, grandchildren: int = 3) -> int:
+    """/root -> /root/cI -> /root/cI/gJ ; returns the number of nodes."""
+    db.run_query(
+        "CREATE (r:FOLDER {path: '/root', owner: 'team'}) WITH r "
+        "UNWIND range(1, $n) AS i "
+        "CREATE (r)-[:CONTAINS]->(c:FILE {path: '/root/c' + toString(i), size: i}) "
+        "WITH c UNWIND range(1, $m) AS j "
+        "CREATE (c)-[:CONTAINS]->(:FUNCTION {path: c.path + '/g' + toString(j), text: 'def g(): pass'})",
+        {"n": children, "m": grandchildren},
+    )
+    return 1 + children + children * grandchildren
+
+
+def start_session_process(
+    env: dict[str, str], path: str, *, delay: float, workers: int = 2, heartbeat: float = 0.5,
+    extra: str = "",
+) -> subprocess.Popen[str]:  # fmt: skip
+    """A child process that runs a session with a slow LLM; prints 'STARTED <sid>' then the text."""
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        import blarify_lab as bl
+        db = bl.connect()
+        def llm(prompt):
+            time.sleep({delay!r})
+            return "doc " + prompt.splitlines()[2]
+        announced = []
+        def progress(session):
+            if not announced:
+                announced.append(1)
+                print("STARTED", session.session_id, flush=True)
+        proc = bl.RecursiveDFSProcessor(db, llm, max_workers={workers}, progress=progress,
+                                        heartbeat_interval={heartbeat!r})
+        {extra}
+        text = proc.process_node({path!r})
+        print("RESULT", repr(text), flush=True)
+        """
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_started(proc: subprocess.Popen[str]) -> str:
+    """Block until the child prints STARTED; returns its session id."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("STARTED"):
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"child did not start: {line!r} {err}")
+    return line.split()[1]
+
+
+def read_result(proc: subprocess.Popen[str], timeout: float = 120) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            value: Any = ast.literal_eval(line[len("RESULT ") :])
+            return str(value)
+    raise AssertionError(f"no result in {out!r}")
