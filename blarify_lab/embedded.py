@@ -222,8 +222,10 @@ class EmbeddedFalkorDB:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        with contextlib.suppress(OSError):
-            (self.data_dir / STATE_FILE).unlink()
+        state = self._read_state()
+        if state is not None and state["pid"] == proc.pid:  # a newer server may own it now
+            with contextlib.suppress(OSError):
+                (self.data_dir / STATE_FILE).unlink()
         if self.temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -61,7 +61,7 @@ class SessionCleanupError(RuntimeError):
 
     def __init__(self, session_id: str, cause: BaseException) -> None:
         super().__init__(
-            f"could not clean up session {session_id}: {cause}. Its state is still in the graph; "
+            f"could not clean up session {session_id}: {str(cause).rstrip('.')}. Its state is still in the graph; "
             f"remove it once the database is back with "
             f"blarify_lab.cleanup_session(db, {session_id!r}) or "
             f"`blarify-lab sessions cleanup --session {session_id}`"
