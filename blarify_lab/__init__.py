@@ -10,6 +10,8 @@ Quick start::
     bl.list_sessions(db)                           # sessions running or left behind
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .db import (
     DatabaseUnavailableError,
     FalkorDBManager,
@@ -19,6 +21,7 @@ from .db import (
     QueryError,
     connect,
 )
+from .handles import SessionHandle
 from .llm import ExtractiveSummarizer, LLMProvider, as_llm_provider
 from .loader import LoadedPackage, load_python_package
 from .processor import NodeNotFoundError, RecursiveDFSProcessor, SessionCancelled
@@ -31,7 +34,20 @@ from .sessions import (
     list_sessions,
 )
 
+if TYPE_CHECKING:
+    from .dashboard import SessionDashboard
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``SessionDashboard`` is imported on first use: it needs the ``notebooks`` extra."""
+    if name == "SessionDashboard":
+        from .dashboard import SessionDashboard
+
+        return SessionDashboard
+    raise AttributeError(f"module 'blarify_lab' has no attribute {name!r}")
+
 
 __all__ = [
     "DatabaseUnavailableError",
@@ -49,6 +65,8 @@ __all__ = [
     "RecursiveDFSProcessor",
     "SessionCancelled",
     "SessionCleanupError",
+    "SessionDashboard",
+    "SessionHandle",
     "__version__",
     "as_llm_provider",
     "cleanup_leftovers",

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ ERROR_MARK = "[ERROR]"
 CYCLE_MARK = "[CYCLE_DETECTED]"
 DEFAULT_MAX_TEXT_CHARS = 4000
 MAX_SOURCE_CHARS = 6000
+FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
 
 
 class NodeNotFoundError(LookupError):
@@ -74,8 +76,14 @@ class _Run:
     text_users: dict[int, int] = field(default_factory=dict[int, int])
     path_ids: dict[str, int] = field(default_factory=dict[str, int])
     cycle_nodes: set[int] = field(default_factory=set[int])
+    unflushed: dict[str, list[int]] = field(default_factory=dict[str, list[int]])
+    docs: dict[int, str] = field(default_factory=dict[int, str])
+    last_flush: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
-    wake: Future[None] = field(default_factory=Future[None])
+    # finished futures arrive here (from done-callbacks); None just wakes the scheduler
+    completions: queue.SimpleQueue[Future[tuple[str, bool]] | None] = field(
+        default_factory=queue.SimpleQueue[Future[tuple[str, bool]] | None]
+    )
 
 
 _CURRENT: contextvars.ContextVar[tuple[_Run, int] | None] = contextvars.ContextVar(
@@ -214,7 +222,7 @@ class RecursiveDFSProcessor:
         if cancel is not None:
             run.cancel = cancel
         if wake is not None:
-            run.wake = wake
+            wake.add_done_callback(lambda _: run.completions.put(None))
         pool = WorkerPool(self.max_workers, name=f"blarify-{sid[:8]}")
         heartbeat = Heartbeat(db, session, self.heartbeat_interval)
         reporter = SessionProgress(session, self.progress if progress is None else progress)
@@ -275,7 +283,11 @@ class RecursiveDFSProcessor:
         return int(rows[0]["node_id"])
 
     def _initialise(self, run: _Run) -> None:
-        """Mark the scope pending and read its structure into memory (two queries)."""
+        """Mark the scope pending and read its structure into memory.
+
+        Two queries (mark, edges); a third lists the scope's ids only when some node has no
+        edge inside the scope. The client's cost is per value returned, so this stays small.
+        """
         session = run.session
         sid = session.session_id
         params: dict[str, Any] = {"session_id": sid, "root_path": session.root_path}
@@ -285,18 +297,32 @@ class RecursiveDFSProcessor:
             ),
             params,
         )
-        node_ids = [int(i) for i in init[0]["node_ids"]] if init else []
-        edges = self.db_manager.run_query(
-            q.scope_edges_query(sid, session.relationship_type), {"session_id": sid}
-        )
-        parents_list = [int(i) for i in edges[0]["parents"]] if edges else []
-        children_list = [int(i) for i in edges[0]["children"]] if edges else []
-        children: dict[int, list[int]] = {i: [] for i in node_ids}
-        parents: dict[int, list[int]] = {i: [] for i in node_ids}
-        for p, c in zip(parents_list, children_list, strict=True):
-            if p in children and c in parents:
-                children[p].append(c)
-                parents[c].append(p)
+        expected = int(init[0]["count"]) if init else 0
+        rel = session.relationship_type
+        edges = self.db_manager.run_query(q.scope_edges_query(sid, rel), {"session_id": sid})
+        children: dict[int, list[int]] = {}
+        parents: dict[int, list[int]] = {}
+        for row in edges:
+            parent = int(row["parent"])
+            kids = [int(c) for c in row["children"]]
+            children.setdefault(parent, []).extend(kids)
+            parents.setdefault(parent, [])
+            for kid in kids:
+                parents.setdefault(kid, []).append(parent)
+                children.setdefault(kid, [])
+        if len(children) < expected:  # nodes with no edge in the scope
+            rows = self.db_manager.run_query(q.scope_node_ids_query(sid), {"session_id": sid})
+            for node_id in rows[0]["node_ids"]:
+                children.setdefault(int(node_id), [])
+                parents.setdefault(int(node_id), [])
+        node_ids = list(children)
+        if len(node_ids) != expected:
+            log.warning(
+                "session %s: %d nodes marked but %d found; was the graph changed meanwhile?",
+                sid,
+                expected,
+                len(node_ids),
+            )
         run.children, run.parents = children, parents
         run.unfinished = {i: len(cs) for i, cs in children.items()}
         run.pending = set(node_ids)
@@ -318,40 +344,57 @@ class RecursiveDFSProcessor:
         session = run.session
         ready: deque[int] = deque(sorted(i for i, n in run.unfinished.items() if n == 0))
         running: dict[Future[tuple[str, bool]], int] = {}
-        in_flight_limit = self.max_workers * 2  # a small queue so that no worker waits on us
+        # Hysteresis keeps database round trips few and large: while 1.5x max_workers tasks
+        # are in flight every worker is busy and has work queued, so results may pile up;
+        # below that, claim at once whatever is ready, topping up to 3x the pool size.
+        low, high = (self.max_workers * 3 + 1) // 2, self.max_workers * 3
         finished = 0
         while True:
             if run.cancel.is_set():
                 raise SessionCancelled(f"session {session.session_id} was cancelled")
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 raise TimeoutError(
                     f"session {session.session_id} timed out after {session.timeout:g} s "
                     f"with {finished} of {session.total} nodes documented; its state was "
                     "removed from the graph"
                 )
-            if ready and len(running) < in_flight_limit:
-                batch = [
-                    ready.popleft() for _ in range(min(len(ready), in_flight_limit - len(running)))
-                ]
-                for node_id in self._claim(run, batch):
-                    running[pool.submit(self._run_node, run, node_id)] = node_id
+            if ready and len(running) < low:
+                batch = [ready.popleft() for _ in range(min(len(ready), high - len(running)))]
+                for node_id in self._advance(run, batch):
+                    future = pool.submit(self._run_node, run, node_id)
+                    running[future] = node_id
+                    future.add_done_callback(run.completions.put)
                 continue
+            if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
+                self._advance(run, [])
             if not running:
                 if finished >= session.total or not run.pending:
+                    self._advance(run, [])
                     return
                 ready.append(self._break_cycle(run))
                 continue
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            waitable: list[Future[Any]] = [*running, run.wake]
-            done, _ = wait(waitable, timeout=remaining, return_when=FIRST_COMPLETED)
+            timeout = None if deadline is None else max(0.0, deadline - now)
+            if run.unflushed:
+                flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
+                timeout = flush_in if timeout is None else min(timeout, flush_in)
+            try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
+                done = [run.completions.get(timeout=timeout)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    done.append(run.completions.get_nowait())
+                except queue.Empty:
+                    break
             results: list[tuple[int, str, bool, BaseException | None]] = []
             for future in done:
-                if future is run.wake:
+                if future is None:
                     continue
-                node_id = running.pop(future)  # pyright: ignore[reportArgumentType]
+                node_id = running.pop(future)
                 err = future.exception()
                 if err is None:
-                    text, ok = future.result()  # pyright: ignore[reportAssignmentType]
+                    text, ok = future.result()
                     results.append((node_id, text, ok, None))
                 elif isinstance(err, Exception):
                     results.append((node_id, "", False, err))
@@ -362,29 +405,41 @@ class RecursiveDFSProcessor:
                 ready.extend(self._finish(run, results))
                 reporter.update(len(results))
 
-    def _claim(self, run: _Run, node_ids: list[int]) -> list[int]:
-        """Mark nodes in_progress in the graph and keep what their workers need."""
+    def _advance(self, run: _Run, claim: list[int]) -> list[int]:
+        """One round trip: write the statuses of finished nodes and claim ``claim``.
+
+        Returns the claimed ids, with what their workers need kept in memory.
+        """
         sid = run.session.session_id
+        completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
         rows = self.db_manager.run_query(
-            q.claim_nodes_by_ids_query(sid), {"session_id": sid, "node_ids": node_ids}
+            q.advance_session_query(sid),
+            {"session_id": sid, "completed": completed, "failed": failed, "claim": claim},
         )
+        run.unflushed.clear()
+        run.last_flush = time.monotonic()
+        if run.docs:
+            self.db_manager.run_query(
+                q.save_documentation_query(),
+                {"session_id": sid, "node_ids": list(run.docs), "texts": list(run.docs.values())},
+            )
+            run.docs.clear()
         claimed: list[int] = []
         for row in rows:
             node_id = int(row["node_id"])
-            props: dict[str, Any] = row["node"]
+            path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])
-            path = str(props.get("path", ""))
-            run.info[node_id] = {"props": props, "labels": labels, "path": path}
+            run.info[node_id] = {"name": row["name"], "text": row["text"]}
             run.path_ids.setdefault(path, node_id)
             record = run.session.nodes[node_id]
             record.path, record.labels, record.status = path, labels, "in_progress"
             run.pending.discard(node_id)
             claimed.append(node_id)
         run.session._move("pending", "in_progress", len(claimed))  # pyright: ignore[reportPrivateUsage]
-        lost = set(node_ids) - set(claimed)
+        lost = len(claim) - len(claimed)
         if lost:  # removed from the graph, or the session's state was removed under us
             raise RuntimeError(
-                f"session {sid}: {len(lost)} node(s) vanished from the graph or lost their "
+                f"session {sid}: {lost} node(s) vanished from the graph or lost their "
                 "session state while the session ran (was the session cleaned up by someone "
                 "else?)"
             )
@@ -401,14 +456,10 @@ class RecursiveDFSProcessor:
     def _finish(
         self, run: _Run, results: Iterable[tuple[int, str, bool, BaseException | None]]
     ) -> list[int]:
-        """Record finished nodes in memory and in the graph; return parents that became ready."""
+        """Record finished nodes (the graph is told on the next round trip); return parents
+        that became ready."""
         session = run.session
-        sid = session.session_id
-        completed: list[int] = []
-        failed: list[int] = []
         newly_ready: list[int] = []
-        docs_ids: list[int] = []
-        docs_texts: list[str] = []
         for node_id, text, ok, err in results:
             record = session.nodes[node_id]
             if err is not None:  # the unit of work itself failed (not the LLM call)
@@ -417,19 +468,19 @@ class RecursiveDFSProcessor:
                 record.error = f"{type(err).__name__}: {err}"
             if record.finished_at is None:
                 record.finished_at = time.perf_counter() - session._t0  # pyright: ignore[reportPrivateUsage]
-            record.status = "completed" if ok else "failed"
+            status = "completed" if ok else "failed"
+            record.status = status
             record.cycle = node_id in run.cycle_nodes
             if not ok:
                 if record.error is None:
                     record.error = _first_error_line(text)
                 session.recent_errors.append((record.path, record.error))
-            (completed if ok else failed).append(node_id)
+            run.unflushed.setdefault(status, []).append(node_id)
+            session._move("in_progress", status)  # pyright: ignore[reportPrivateUsage]
             run.texts[node_id] = text
             if ok and self.save_documentation:
-                docs_ids.append(node_id)
-                docs_texts.append(text)
-            info = run.info.pop(node_id, None)
-            del info
+                run.docs[node_id] = text
+            run.info.pop(node_id, None)
             for child in run.children.get(node_id, ()):
                 self._release_text(run, child)
             for parent in run.parents.get(node_id, ()):
@@ -439,18 +490,6 @@ class RecursiveDFSProcessor:
                         newly_ready.append(parent)
             if run.text_users.get(node_id, 0) == 0:
                 run.texts.pop(node_id, None)
-        for status, ids in (("completed", completed), ("failed", failed)):
-            if ids:
-                self.db_manager.run_query(
-                    q.mark_status_by_ids_query(sid),
-                    {"session_id": sid, "node_ids": ids, "status": status},
-                )
-                session._move("in_progress", status, len(ids))  # pyright: ignore[reportPrivateUsage]
-        if docs_ids:
-            self.db_manager.run_query(
-                q.save_documentation_query(),
-                {"session_id": sid, "node_ids": docs_ids, "texts": docs_texts},
-            )
         return newly_ready
 
     def _release_text(self, run: _Run, node_id: int) -> None:
@@ -505,18 +544,17 @@ class RecursiveDFSProcessor:
 
     def _build_prompt(self, run: _Run, node_id: int) -> str:
         info = run.info.get(node_id, {})
-        props: dict[str, Any] = info.get("props", {})
-        labels = ", ".join(info.get("labels", ()))
+        record = run.session.nodes[node_id]
         lines = [
             "Write concise documentation for this node of a code graph, using its source and "
             "its children's documentation.",
             "## Node",
-            f"Path: {info.get('path', '')}",
-            f"Labels: {labels}",
+            f"Path: {record.path}",
+            f"Labels: {', '.join(record.labels)}",
         ]
-        if props.get("name"):
-            lines.append(f"Name: {props['name']}")
-        source = props.get("text")
+        if info.get("name"):
+            lines.append(f"Name: {info['name']}")
+        source = info.get("text")
         if isinstance(source, str) and source.strip():
             clipped = source[:MAX_SOURCE_CHARS]
             more = len(source) - len(clipped)

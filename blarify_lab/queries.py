@@ -89,7 +89,7 @@ def find_node_query() -> str:
 def initialize_processing_session_query(
     session_id: str, *, scope: Scope = "graph", relationship_type: str = "CONTAINS"
 ) -> str:
-    """Mark every node of the session's scope ``pending``; returns ``count`` and ``node_ids``.
+    """Mark every node of the session's scope ``pending``; returns their ``count``.
 
     ``scope="graph"``: every code node. ``scope="subtree"``: the nodes reachable from
     ``$root_path`` through ``relationship_type`` (the root included).
@@ -106,17 +106,26 @@ def initialize_processing_session_query(
         )
     else:
         raise ValueError(f"invalid scope {scope!r}: use 'graph' or 'subtree'")
-    return f"{match} SET n.{prop} = 'pending' RETURN count(n) AS count, collect(id(n)) AS node_ids"
+    return f"{match} SET n.{prop} = 'pending' RETURN count(n) AS count"
 
 
 def scope_edges_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
-    """Every ``relationship_type`` edge between two nodes of the session, as parallel id lists."""
+    """The ``relationship_type`` edges inside the session: one row per parent with its children.
+
+    Grouped per parent because the client's cost is per value returned.
+    """
     prop = status_property(session_id)
     rel = validate_identifier(relationship_type, "relationship type")
     return (
         f"MATCH (a)-[:{rel}]->(b) WHERE a.{prop} IS NOT NULL AND b.{prop} IS NOT NULL "
-        "RETURN collect(id(a)) AS parents, collect(id(b)) AS children"
+        "RETURN id(a) AS parent, collect(id(b)) AS children"
     )
+
+
+def scope_node_ids_query(session_id: str) -> str:
+    """The internal ids of every node of the session."""
+    prop = status_property(session_id)
+    return f"MATCH (n) WHERE n.{prop} IS NOT NULL RETURN collect(id(n)) AS node_ids"
 
 
 def mark_processing_status_query(session_id: str) -> str:
@@ -154,17 +163,25 @@ def mark_status_by_ids_query(session_id: str) -> str:
     )
 
 
-def claim_nodes_by_ids_query(session_id: str) -> str:
-    """Move the session's ``pending`` nodes among ``$node_ids`` to ``in_progress``.
+def advance_session_query(session_id: str) -> str:
+    """The scheduler's one round trip: finish ``$completed`` and ``$failed``, claim ``$claim``.
 
-    Returns what a worker needs to document each claimed node.
+    Lists of internal ids (each found by id, no scan). Claimed nodes move from ``pending`` to
+    ``in_progress`` and come back with what a prompt needs.
     """
     prop = status_property(session_id)
     return (
-        "UNWIND $node_ids AS node_id "
+        "UNWIND $completed AS node_id "
+        f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'completed' "
+        "WITH count(*) AS finished "
+        "UNWIND $failed AS node_id "
+        f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'failed' "
+        "WITH count(*) AS finished "
+        "UNWIND $claim AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
         f"SET n.{prop} = 'in_progress' "
-        "RETURN id(n) AS node_id, labels(n) AS labels, n AS node"
+        "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
+        "n.text AS text"
     )
 
 
@@ -318,6 +335,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             {**s, "root_path": "/a.py"},
         ),
         ("scope_edges_query", scope_edges_query(sid, "CALLS"), s),
+        ("scope_node_ids_query", scope_node_ids_query(sid), s),
         (
             "mark_processing_status_query",
             mark_processing_status_query(sid),
@@ -333,7 +351,11 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             mark_status_by_ids_query(sid),
             {**s, "node_ids": [1, 2], "status": "completed"},
         ),
-        ("claim_nodes_by_ids_query", claim_nodes_by_ids_query(sid), {**s, "node_ids": [1]}),
+        (
+            "advance_session_query",
+            advance_session_query(sid),
+            {**s, "completed": [1], "failed": [2], "claim": [3, 4]},
+        ),
         (
             "get_processable_nodes_query",
             get_processable_nodes_query(sid, "CONTAINS"),

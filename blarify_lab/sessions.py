@@ -132,6 +132,11 @@ class ProcessingSession:
 
     # -------------------------------------------------------------------------------- reading
     @property
+    def id(self) -> str:
+        """The session id (same as ``session_id``)."""
+        return self.session_id
+
+    @property
     def counts(self) -> dict[str, int]:
         """Nodes per status (pending, in_progress, completed, failed) and ``cycles``."""
         with self._lock:

@@ -230,7 +230,7 @@ def test_every_session_builder_rejects_bad_ids(bad: Any) -> None:
         q.mark_processing_status_query,
         q.mark_processing_status_batch_query,
         q.mark_status_by_ids_query,
-        q.claim_nodes_by_ids_query,
+        q.advance_session_query,
         q.get_processable_nodes_query,
         q.cleanup_session_query,
         q.session_status_counts_query,

@@ -110,7 +110,7 @@ def test_exception_from_the_database_layer_fails_the_session_and_cleans_up(
     calls = {"n": 0}
 
     def flaky(query: str, params: Any = None) -> Any:
-        if "'completed'" not in query and "$status" in query:
+        if "$claim" in query and params and params["completed"]:  # mid-session, not the start
             calls["n"] += 1
             raise bl.DatabaseUnavailableError("simulated: connection reset")
         return original(query, params)
