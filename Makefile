@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LINT_DIR := tests/cypher_lint
+WIDGET_DIR := tests/widget_render
 
 .PHONY: venv demo test test-fast check clean
 
-venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed
+venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(LINT_DIR)/node_modules/.installed: $(LINT_DIR)/package-lock.json
 	npm ci --prefix $(LINT_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WIDGET_DIR)/node_modules/.installed: $(WIDGET_DIR)/package-lock.json
+	npm ci --prefix $(WIDGET_DIR) --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: venv  ## load a real package into the embedded database and document it
@@ -33,4 +38,4 @@ check: venv  ## the static checks CI runs
 	$(BIN)/pyright
 
 clean:
-	rm -rf $(VENV) $(LINT_DIR)/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_DIR)/node_modules $(WIDGET_DIR)/node_modules .pytest_cache .ruff_cache

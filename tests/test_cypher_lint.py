@@ -78,7 +78,9 @@ def test_every_query_builder_is_linted() -> None:
     builders = {
         name
         for name, fn in inspect.getmembers(queries, inspect.isfunction)
-        if name.endswith("_query") and not name.startswith("_") and fn.__module__ == queries.__name__
+        if name.endswith("_query")
+        and not name.startswith("_")
+        and fn.__module__ == queries.__name__
     }
     linted = {name for name, _, _ in queries.example_queries()}
     assert builders, "no builders found"
