@@ -183,7 +183,7 @@ def _sessions(args: argparse.Namespace) -> int:
             if args.session is not None:
                 if args.dry_run:
                     found = list_sessions(db)
-                    found = found[found["session_id"] == args.session]
+                    found = found.loc[found["session_id"] == args.session]
                     _print_frame(found, f"no session {args.session} in the graph")
                     return 0
                 removed = cleanup_session(db, args.session)

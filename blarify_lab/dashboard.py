@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +71,8 @@ def snapshot(session: ProcessingSession, max_errors: int = 5) -> Snapshot:
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
+        return "-"
+    seconds = round(seconds)
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
