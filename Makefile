@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LINT_DIR := tests/cypher_lint
 WIDGET_DIR := tests/widget_render
 
-.PHONY: venv demo test test-fast check clean
+.PHONY: venv demo test test-fast check notebooks clean
 
 venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed
 
@@ -31,6 +31,9 @@ test: venv  ## the whole suite: library tests on every available backend, and th
 
 test-fast: venv  ## everything but the soak
 	$(BIN)/python -m pytest -m "not slow"
+
+notebooks: venv  ## re-execute the example notebooks, storing fresh outputs for nbval
+	for nb in notebooks/*.ipynb; do $(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb; done
 
 check: venv  ## the static checks CI runs
 	$(BIN)/ruff check .

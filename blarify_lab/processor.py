@@ -372,7 +372,7 @@ class RecursiveDFSProcessor:
                 if finished >= session.total or not run.pending:
                     self._advance(run, [])
                     return
-                ready.append(self._break_cycle(run))
+                ready.extend(self._break_cycles(run))
                 continue
             timeout = None if deadline is None else max(0.0, deadline - now)
             if run.unflushed:
@@ -445,13 +445,21 @@ class RecursiveDFSProcessor:
             )
         return claimed
 
-    def _break_cycle(self, run: _Run) -> int:
-        """Pick the pending node closest to ready (fewest unfinished children, then lowest id)."""
-        node_id = min(run.pending, key=lambda i: (run.unfinished[i], i))
-        run.cycle_nodes.add(node_id)
-        run.session.cycles += 1
-        run.unfinished[node_id] = 0
-        return node_id
+    def _break_cycles(self, run: _Run) -> list[int]:
+        """Nothing is ready and nothing runs: every pending node waits on a cycle.
+
+        In each cycle that waits on nothing else (a sink strongly connected component of the
+        pending nodes) one node is released: the one with the fewest unfinished children, then
+        the lowest id. Nodes merely waiting behind a cycle are never marked.
+        """
+        chosen: list[int] = []
+        for component in _sink_components(run.pending, run.children):
+            node_id = min(component, key=lambda i: (run.unfinished[i], i))
+            run.cycle_nodes.add(node_id)
+            run.unfinished[node_id] = 0
+            chosen.append(node_id)
+        run.session.cycles += len(chosen)
+        return sorted(chosen)
 
     def _finish(
         self, run: _Run, results: Iterable[tuple[int, str, bool, BaseException | None]]
@@ -605,6 +613,56 @@ class RecursiveDFSProcessor:
             parts.append(section)
             used += len(section)
         return "".join(parts)
+
+
+def _sink_components(pending: set[int], children: dict[int, list[int]]) -> list[list[int]]:
+    """Strongly connected components of the pending subgraph with no edge to another pending
+    component (iterative Tarjan, so deep graphs cannot overflow the stack)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    component_of: dict[int, int] = {}
+    components: list[list[int]] = []
+    counter = 0
+    for start in sorted(pending):
+        if start in index:
+            continue
+        work: list[tuple[int, int]] = [(start, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            kids = [c for c in children.get(node, ()) if c in pending]
+            if i < len(kids):
+                work.append((node, i + 1))
+                child = kids[i]
+                if child not in index:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            if low[node] == index[node]:
+                members: list[int] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component_of[member] = len(components)
+                    members.append(member)
+                    if member == node:
+                        break
+                components.append(members)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    sinks: list[list[int]] = []
+    for k, members in enumerate(components):
+        if all(component_of[c] == k for m in members for c in children.get(m, ()) if c in pending):
+            sinks.append(members)
+    return sinks
 
 
 def _set_depths(records: dict[int, NodeRecord], children: dict[int, list[int]], root: int) -> None:

@@ -383,3 +383,28 @@ def test_thousand_nodes_twenty_workers_high_utilisation(db_manager: GraphDB) -> 
     # bound: 1101 * 20 ms / 20 workers = 1.1 s of work per worker
     assert float(summary["utilisation"].iloc[0]) > 0.6, summary.T
     assert _wait_threads_released() == []
+
+
+def test_only_nodes_inside_a_cycle_are_marked(db_manager: GraphDB) -> None:
+    """A caller blocked behind a cycle is documented normally, after it."""
+    db_manager.run_query(
+        "CREATE (m:FUNCTION {path: '/main'}) CREATE (p:FUNCTION {path: '/parse'}) "
+        "CREATE (e:FUNCTION {path: '/expr'}) CREATE (t:FUNCTION {path: '/term'}) "
+        "CREATE (x:FUNCTION {path: '/x'}) CREATE (y:FUNCTION {path: '/y'}) "
+        "CREATE (m)-[:CALLS]->(p) CREATE (p)-[:CALLS]->(e) "
+        "CREATE (e)-[:CALLS]->(t) CREATE (t)-[:CALLS]->(e) "
+        "CREATE (m)-[:CALLS]->(x) CREATE (x)-[:CALLS]->(y) CREATE (y)-[:CALLS]->(x)",
+        {},
+    )
+    llm = RecordingLLM()
+    proc = RecursiveDFSProcessor(db_manager, llm, max_workers=2, progress=False)
+    text = proc.process_node("/main", use_hierarchy=False)
+    session = proc.last_session
+    assert session is not None
+    report = session.report().set_index("path")
+    marked = {str(path) for path, flag in report["cycle"].items() if flag}
+    assert len(marked) == 2, "one node per cycle, both cycles broken at once"
+    assert marked <= {"/expr", "/term", "/x", "/y"}
+    assert not report.loc[["/main", "/parse"], "cycle"].any()
+    assert text.startswith("/main\ndoc of /main")
+    assert session.counts["cycles"] == 2 and session.counts["completed"] == 6
