@@ -448,18 +448,22 @@ class RecursiveDFSProcessor:
     def _break_cycles(self, run: _Run) -> list[int]:
         """Nothing is ready and nothing runs: every pending node waits on a cycle.
 
-        In each cycle that waits on nothing else (a sink strongly connected component of the
-        pending nodes) one node is released: the one with the fewest unfinished children, then
-        the lowest id. Nodes merely waiting behind a cycle are never marked.
+        Each cycle that waits on nothing else (a sink strongly connected component of the
+        pending nodes) is cut in one deterministic pass: a depth-first search from its lowest
+        id drops every back edge, so the component becomes acyclic and runs in parallel. The
+        source of each dropped edge is documented without that child and marked
+        ``[CYCLE_DETECTED]``; nodes merely waiting behind a cycle are never marked.
         """
-        chosen: list[int] = []
+        released: list[int] = []
         for component in _sink_components(run.pending, run.children):
-            node_id = min(component, key=lambda i: (run.unfinished[i], i))
-            run.cycle_nodes.add(node_id)
-            run.unfinished[node_id] = 0
-            chosen.append(node_id)
-        run.session.cycles += len(chosen)
-        return sorted(chosen)
+            for source, target in _back_edges(component, run.children):
+                if source not in run.cycle_nodes:
+                    run.cycle_nodes.add(source)
+                    run.session.cycles += 1
+                run.unfinished[source] -= 1
+                run.parents[target].remove(source)  # its finishing no longer counts for source
+            released.extend(i for i in component if run.unfinished[i] == 0)
+        return sorted(released)
 
     def _finish(
         self, run: _Run, results: Iterable[tuple[int, str, bool, BaseException | None]]
@@ -663,6 +667,36 @@ def _sink_components(pending: set[int], children: dict[int, list[int]]) -> list[
         if all(component_of[c] == k for m in members for c in children.get(m, ()) if c in pending):
             sinks.append(members)
     return sinks
+
+
+def _back_edges(component: list[int], children: dict[int, list[int]]) -> list[tuple[int, int]]:
+    """Edges of a depth-first search (from the lowest id, children in id order) that point
+    back to a node still on the search path: removing them all leaves no cycle."""
+    members = set(component)
+    state: dict[int, int] = {}  # 1 on the path, 2 done
+    back: list[tuple[int, int]] = []
+    for start in sorted(component):
+        if start in state:
+            continue
+        state[start] = 1
+        work: list[tuple[int, list[int], int]] = [
+            (start, sorted(c for c in children.get(start, ()) if c in members), 0)
+        ]
+        while work:
+            node, kids, i = work.pop()
+            if i == len(kids):
+                state[node] = 2
+                continue
+            work.append((node, kids, i + 1))
+            child = kids[i]
+            seen = state.get(child)
+            if seen == 1:
+                back.append((node, child))
+            elif seen is None:
+                state[child] = 1
+                grandkids = sorted(c for c in children.get(child, ()) if c in members)
+                work.append((child, grandkids, 0))
+    return back
 
 
 def _set_depths(records: dict[int, NodeRecord], children: dict[int, list[int]], root: int) -> None:
