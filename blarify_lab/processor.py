@@ -448,14 +448,15 @@ class RecursiveDFSProcessor:
     def _break_cycles(self, run: _Run) -> list[int]:
         """Nothing is ready and nothing runs: every pending node waits on a cycle.
 
-        Each cycle that waits on nothing else (a sink strongly connected component of the
-        pending nodes) is cut in one deterministic pass: a depth-first search from its lowest
-        id drops every back edge, so the component becomes acyclic and runs in parallel. The
-        source of each dropped edge is documented without that child and marked
+        Every cycle among the pending nodes (each strongly connected component with more than
+        one node, or a self-call) is cut in one deterministic pass: a depth-first search from
+        its lowest id drops every back edge, so the component becomes acyclic and runs in
+        parallel; later cycles then never stall the pool again. The source of each dropped
+        edge is documented without that child (a node that depends on it anyway) and marked
         ``[CYCLE_DETECTED]``; nodes merely waiting behind a cycle are never marked.
         """
         released: list[int] = []
-        for component in _sink_components(run.pending, run.children):
+        for component in _cyclic_components(run.pending, run.children):
             for source, target in _back_edges(component, run.children):
                 if source not in run.cycle_nodes:
                     run.cycle_nodes.add(source)
@@ -619,14 +620,13 @@ class RecursiveDFSProcessor:
         return "".join(parts)
 
 
-def _sink_components(pending: set[int], children: dict[int, list[int]]) -> list[list[int]]:
-    """Strongly connected components of the pending subgraph with no edge to another pending
-    component (iterative Tarjan, so deep graphs cannot overflow the stack)."""
+def _cyclic_components(pending: set[int], children: dict[int, list[int]]) -> list[list[int]]:
+    """Strongly connected components of the pending subgraph that contain a cycle (iterative
+    Tarjan, so deep graphs cannot overflow the stack)."""
     index: dict[int, int] = {}
     low: dict[int, int] = {}
     on_stack: set[int] = set()
     stack: list[int] = []
-    component_of: dict[int, int] = {}
     components: list[list[int]] = []
     counter = 0
     for start in sorted(pending):
@@ -654,7 +654,6 @@ def _sink_components(pending: set[int], children: dict[int, list[int]]) -> list[
                 while True:
                     member = stack.pop()
                     on_stack.discard(member)
-                    component_of[member] = len(components)
                     members.append(member)
                     if member == node:
                         break
@@ -662,11 +661,11 @@ def _sink_components(pending: set[int], children: dict[int, list[int]]) -> list[
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[node])
-    sinks: list[list[int]] = []
-    for k, members in enumerate(components):
-        if all(component_of[c] == k for m in members for c in children.get(m, ()) if c in pending):
-            sinks.append(members)
-    return sinks
+    return [
+        members
+        for members in components
+        if len(members) > 1 or members[0] in children.get(members[0], ())
+    ]
 
 
 def _back_edges(component: list[int], children: dict[int, list[int]]) -> list[tuple[int, int]]:
