@@ -192,7 +192,8 @@ class CountingDB:
             spent = time.perf_counter() - start
             self.calls += 1
             self.seconds += spent
-            kind = "cleanup" if "REMOVE" in query else "init" if "'pending' RETURN" in query else ""
+            reads_scope = any(k in query for k in ("'pending' RETURN", "AS parent", "AS node_ids"))
+            kind = "cleanup" if "REMOVE" in query else "init" if reads_scope else ""
             if kind:
                 self.by_kind[kind] = self.by_kind.get(kind, 0.0) + spent
 

@@ -534,9 +534,7 @@ class RecursiveDFSProcessor:
         text carries ``[ERROR]`` and the message, and the node is marked failed.
         """
         current = _CURRENT.get()
-        if current is None:
-            raise RuntimeError("_process_single_node runs inside a session (use process_node)")
-        run, node_id = current
+        run, node_id = current if current is not None else self._standalone(node_path)
         if run.session.nodes[node_id].path != node_path:
             node_id = run.path_ids.get(node_path, node_id)
         prompt = self._build_prompt(run, node_id)
@@ -554,6 +552,21 @@ class RecursiveDFSProcessor:
         if node_id in run.cycle_nodes:
             description = f"{CYCLE_MARK} {description}"
         return self._compose(run, node_id, description)
+
+    def _standalone(self, node_path: str) -> tuple[_Run, int]:
+        """A context for documenting one node outside any session: its own content, no
+        children's descriptions, nothing written to the graph."""
+        rows = self.db_manager.run_query(q.node_content_query(), {"node_path": node_path})
+        if not rows:
+            raise NodeNotFoundError(f"no code node has path {node_path!r}")
+        row = rows[0]
+        node_id = int(row["node_id"])
+        session = ProcessingSession(session_id=uuid.uuid4().hex, root_path=node_path)
+        labels = tuple(str(label) for label in row["labels"])
+        session.nodes = {node_id: NodeRecord(node_id=node_id, path=node_path, labels=labels)}
+        run = _Run(session=session, root_id=node_id)
+        run.info[node_id] = {"name": row["name"], "text": row["text"]}
+        return run, node_id
 
     def _build_prompt(self, run: _Run, node_id: int) -> str:
         info = run.info.get(node_id, {})

@@ -83,6 +83,15 @@ def find_node_query() -> str:
     )
 
 
+def node_content_query() -> str:
+    """What a prompt needs of the node at ``$node_path`` (for documenting it outside a session)."""
+    return (
+        f"MATCH (n) WHERE n.path = $node_path AND {_in_scope('n')} "
+        "RETURN id(n) AS node_id, labels(n) AS labels, n.name AS name, n.text AS text "
+        "ORDER BY node_id LIMIT 1"
+    )
+
+
 # ------------------------------------------------------------------- per-session node state
 
 
@@ -328,6 +337,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
     s: dict[str, Any] = {"session_id": sid}
     return [
         ("find_node_query", find_node_query(), {"node_path": "/a.py"}),
+        ("node_content_query", node_content_query(), {"node_path": "/a.py"}),
         ("initialize_processing_session_query", initialize_processing_session_query(sid), s),
         (
             "initialize_processing_session_query",

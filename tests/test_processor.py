@@ -408,3 +408,20 @@ def test_only_nodes_inside_a_cycle_are_marked(db_manager: GraphDB) -> None:
     assert not report.loc[["/main", "/parse"], "cycle"].any()
     assert text.startswith("/main\ndoc of /main")
     assert session.counts["cycles"] == 2 and session.counts["completed"] == 6
+
+
+def test_single_node_unit_of_work_outside_a_session(db_manager: GraphDB) -> None:
+    _make_code_graph(db_manager)
+    prompts: list[str] = []
+
+    def llm(prompt: str) -> str:
+        prompts.append(prompt)
+        return "a class"
+
+    proc = RecursiveDFSProcessor(db_manager, llm, progress=False)
+    text = proc._process_single_node("/file1.py::ClassA")  # pyright: ignore[reportPrivateUsage]
+    assert text == "/file1.py::ClassA\na class"
+    assert "Labels: CLASS" in prompts[0] and "class ClassA: ..." in prompts[0]
+    assert _status_keys(db_manager) == 0 and _registry(db_manager) == 0
+    with pytest.raises(bl.NodeNotFoundError):
+        proc._process_single_node("/missing")  # pyright: ignore[reportPrivateUsage]
