@@ -8,9 +8,31 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from typing import Any
 
 from blarify_lab import GraphDB
+
+
+def slow_llm(delay: float) -> Callable[[str], str]:
+    """An LLM stand-in that takes ``delay`` seconds and answers with the prompt's path line."""
+
+    def llm(prompt: str) -> str:
+        time.sleep(delay)
+        return "doc " + prompt.splitlines()[2]
+
+    return llm
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
 
 
 def graph_fingerprint(db: GraphDB) -> str:

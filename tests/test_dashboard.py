@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -12,22 +11,14 @@ import blarify_lab as bl
 from blarify_lab import GraphDB, RecursiveDFSProcessor
 from blarify_lab.dashboard import SessionDashboard
 
-from .helpers import make_tree, no_leftovers
+from .helpers import make_tree, no_leftovers, slow_llm
 
 pytestmark = pytest.mark.neo4j_integration
 
 
-def slow(delay: float) -> Any:
-    def llm(prompt: str) -> str:
-        time.sleep(delay)
-        return "doc"
-
-    return llm
-
-
 def test_dashboard_follows_a_running_session_and_ends_with_its_counts(db_manager: GraphDB) -> None:
     make_tree(db_manager, 10, 3)
-    proc = RecursiveDFSProcessor(db_manager, slow(0.06), max_workers=4, progress=False)
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.06), max_workers=4, progress=False)
     handle = proc.start("/root")
     dash = handle.dashboard()
     seen: list[int] = []
@@ -47,7 +38,7 @@ def test_dashboard_follows_a_running_session_and_ends_with_its_counts(db_manager
 
 def test_updates_are_throttled_whatever_the_node_rate(db_manager: GraphDB) -> None:
     make_tree(db_manager, 40, 10)  # 441 nodes, finishing in well under a second
-    proc = RecursiveDFSProcessor(db_manager, slow(0.001), max_workers=8, progress=False)
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.001), max_workers=8, progress=False)
     handle = proc.start("/root")
     dash = SessionDashboard(handle, refresh_interval=0.2)
     start = time.monotonic()
@@ -60,7 +51,7 @@ def test_updates_are_throttled_whatever_the_node_rate(db_manager: GraphDB) -> No
 
 def test_refresh_from_many_threads_is_safe(db_manager: GraphDB) -> None:
     make_tree(db_manager, 5, 2)
-    proc = RecursiveDFSProcessor(db_manager, slow(0.0), progress=False)
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
     proc.process_node("/root")
     assert proc.last_session is not None
     dash = SessionDashboard(proc.last_session)
@@ -85,7 +76,7 @@ def test_refresh_from_many_threads_is_safe(db_manager: GraphDB) -> None:
 
 def test_stop_button_cancels_the_session(db_manager: GraphDB) -> None:
     make_tree(db_manager, 10, 3)
-    proc = RecursiveDFSProcessor(db_manager, slow(0.1), max_workers=2, progress=False)
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.1), max_workers=2, progress=False)
     handle = proc.start("/root")
     dash = handle.dashboard()
     deadline = time.monotonic() + 10

@@ -14,20 +14,9 @@ import blarify_lab as bl
 from blarify_lab import GraphDB, RecursiveDFSProcessor
 from blarify_lab.processor import CYCLE_MARK, ERROR_MARK
 
+from .helpers import registry_nodes, session_nodes
+
 pytestmark = pytest.mark.neo4j_integration
-
-
-def _status_keys(db: GraphDB) -> int:
-    rows = db.run_query(
-        "MATCH (n) WHERE any(k IN keys(n) WHERE k STARTS WITH 'processing_status_') "
-        "RETURN count(n) AS c",
-        {},
-    )
-    return int(rows[0]["c"])
-
-
-def _registry(db: GraphDB) -> int:
-    return int(db.run_query("MATCH (s:BLARIFY_SESSION) RETURN count(s) AS c", {})[0]["c"])
 
 
 def _worker_threads() -> list[threading.Thread]:
@@ -108,7 +97,7 @@ def test_saturating_pool_reuses_at_most_max_workers_threads(db_manager: GraphDB)
     session = proc.last_session
     assert session is not None and session.status == "completed"
     assert session.counts["completed"] == total
-    assert _status_keys(db_manager) == 0 and _registry(db_manager) == 0
+    assert session_nodes(db_manager) == 0 and registry_nodes(db_manager) == 0
 
 
 def _make_code_graph(db: GraphDB) -> None:
@@ -143,7 +132,7 @@ def test_hierarchy_and_call_stack_results(db_manager: GraphDB) -> None:
     order = llm.order[-5:]
     assert order.index("/file1.py::leaf") < order.index("/file1.py::helper")
     assert order.index("/file1.py::helper") < order.index("/file1.py::ClassA.method1")
-    assert _status_keys(db_manager) == 0
+    assert session_nodes(db_manager) == 0
 
 
 def test_subtree_scope_documents_only_what_is_reachable(db_manager: GraphDB) -> None:
@@ -224,7 +213,7 @@ def test_call_cycle_is_broken_deterministically(db_manager: GraphDB) -> None:
     assert results[0] == results[1], "cycle breaking is deterministic"
     assert CYCLE_MARK in results[0]
     assert len(results[0]) < 1000
-    assert _status_keys(db_manager) == 0
+    assert session_nodes(db_manager) == 0
 
 
 def test_self_call_is_a_cycle_not_a_hang(db_manager: GraphDB) -> None:
@@ -264,7 +253,7 @@ def test_non_string_completion_is_a_node_error_naming_the_type(
     text = proc.process_node("/x.py")
     assert ERROR_MARK in text
     assert type(answer).__name__ in text
-    assert _status_keys(db_manager) == 0
+    assert session_nodes(db_manager) == 0
 
 
 def test_empty_completion_is_a_node_error(db_manager: GraphDB) -> None:
@@ -290,7 +279,7 @@ def test_missing_path_raises_before_any_state_is_written(db_manager: GraphDB) ->
     finally:
         del db_manager.run_query  # type: ignore[misc]
     assert len(seen) == 1 and "SET" not in seen[0] and "CREATE" not in seen[0]
-    assert _status_keys(db_manager) == 0 and _registry(db_manager) == 0
+    assert session_nodes(db_manager) == 0 and registry_nodes(db_manager) == 0
 
 
 @pytest.mark.parametrize(
@@ -313,7 +302,7 @@ def test_bad_timeout_per_call_raises_before_writing(db_manager: GraphDB) -> None
     proc = RecursiveDFSProcessor(db_manager, RecordingLLM(), progress=False)
     with pytest.raises(ValueError):
         proc.process_node("/x.py", timeout=0)
-    assert _registry(db_manager) == 0
+    assert registry_nodes(db_manager) == 0
 
 
 def test_plain_callable_and_langchain_style_providers(db_manager: GraphDB) -> None:
@@ -422,6 +411,6 @@ def test_single_node_unit_of_work_outside_a_session(db_manager: GraphDB) -> None
     text = proc._process_single_node("/file1.py::ClassA")  # pyright: ignore[reportPrivateUsage]
     assert text == "/file1.py::ClassA\na class"
     assert "Labels: CLASS" in prompts[0] and "class ClassA: ..." in prompts[0]
-    assert _status_keys(db_manager) == 0 and _registry(db_manager) == 0
+    assert session_nodes(db_manager) == 0 and registry_nodes(db_manager) == 0
     with pytest.raises(bl.NodeNotFoundError):
         proc._process_single_node("/missing")  # pyright: ignore[reportPrivateUsage]

@@ -25,27 +25,11 @@ from .helpers import (
     make_tree,
     no_leftovers,
     read_result,
+    slow_llm,
     start_session_process,
+    wait_for,
     wait_started,
 )
-
-
-def slow_llm(delay: float) -> Callable[[str], str]:
-    def llm(prompt: str) -> str:
-        time.sleep(delay)
-        return "doc " + prompt.splitlines()[2]
-
-    return llm
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
 
 # ---------------------------------------------------------------------- the database fails
 
@@ -59,7 +43,7 @@ def test_database_dies_mid_session_then_leftover_is_cleaned(tmp_path: Path) -> N
         db, slow_llm(0.05), max_workers=2, timeout=60, progress=False, heartbeat_interval=0.3
     )
     handle = proc.start("/root")
-    assert _wait_for(lambda: handle.session.counts["completed"] >= 4)
+    assert wait_for(lambda: handle.session.counts["completed"] >= 4)
     assert server.process is not None
     server.process.send_signal(signal.SIGKILL)
     start = time.monotonic()
@@ -77,7 +61,7 @@ def test_database_dies_mid_session_then_leftover_is_cleaned(tmp_path: Path) -> N
         with FalkorDBManager(port=restarted.port, graph="g") as db2:
             listed = bl.list_sessions(db2)
             assert list(listed["session_id"]) == [handle.session_id]
-            assert _wait_for(lambda: bl.list_sessions(db2).loc[0, "state"] == "stale", 3)
+            assert wait_for(lambda: bl.list_sessions(db2).loc[0, "state"] == "stale", 3)
             bl.cleanup_leftovers(db2)
             assert graph_fingerprint(db2) == before
             assert no_leftovers(db2)
@@ -99,7 +83,7 @@ def restartable_server(tmp_path: Path) -> Iterator[Callable[[], None]]:
 
     def start() -> None:
         procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        assert _wait_for(lambda: _answers_ping("127.0.0.1", port), 10)
+        assert wait_for(lambda: _answers_ping("127.0.0.1", port), 10)
 
     def restart() -> None:
         procs[-1].kill()
@@ -124,7 +108,7 @@ def test_connection_drop_recovers_or_fails_clearly(restartable_server: Callable[
     alone = RecursiveDFSProcessor(db, slow_llm(0.0), progress=False).process_node("/root")
     proc = RecursiveDFSProcessor(db, slow_llm(0.03), max_workers=2, timeout=60, progress=False)
     handle = proc.start("/root")
-    assert _wait_for(lambda: handle.session.counts["completed"] >= 3)
+    assert wait_for(lambda: handle.session.counts["completed"] >= 3)
     restartable_server()
     with contextlib.suppress(bl.DatabaseUnavailableError):  # failing clearly is allowed too
         assert handle.result(timeout=30) == alone  # (seen here: it recovers)
@@ -215,7 +199,7 @@ def test_soak_two_hundred_sessions_leave_nothing_and_leak_nothing(
     clients_before = _connected_clients(falkordb_server.port)
     for i in range(1, 50):  # 49 more batches of 4 overlapping sessions: 200 in all
         batch(i * 4)
-    assert _wait_for(lambda: threading.active_count() <= threads_before, 5), [
+    assert wait_for(lambda: threading.active_count() <= threads_before, 5), [
         t.name for t in threading.enumerate()
     ]
     assert _connected_clients(falkordb_server.port) <= clients_before

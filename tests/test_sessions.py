@@ -7,7 +7,6 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -25,28 +24,13 @@ from .helpers import (
     read_result,
     registry_nodes,
     session_nodes,
+    slow_llm,
     start_session_process,
+    wait_for,
     wait_started,
 )
 
 pytestmark = pytest.mark.neo4j_integration
-
-
-def slow_llm(delay: float) -> Callable[[str], str]:
-    def llm(prompt: str) -> str:
-        time.sleep(delay)
-        return "doc " + prompt.splitlines()[2]
-
-    return llm
-
-
-def _wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -59,7 +43,7 @@ def test_registry_records_a_running_session_and_its_heartbeat(db_manager: GraphD
         heartbeat_interval=0.2,
     )  # fmt: skip
     handle = proc.start("/root")
-    assert _wait_for(lambda: registry_nodes(db_manager) == 1)
+    assert wait_for(lambda: registry_nodes(db_manager) == 1)
     first = db_manager.run_query("MATCH (s:BLARIFY_SESSION) RETURN s", {})[0]["s"]
     assert first["session_id"] == handle.session_id
     assert first["root_path"] == "/root"
@@ -170,7 +154,7 @@ def test_cancel_stops_at_once_and_cleans_up(db_manager: GraphDB) -> None:
     make_tree(db_manager, 10, 2)
     proc = RecursiveDFSProcessor(db_manager, slow_llm(0.2), max_workers=2, progress=False)
     handle = proc.start("/root")
-    assert _wait_for(lambda: handle.session.counts["completed"] > 0)
+    assert wait_for(lambda: handle.session.counts["completed"] > 0)
     start = time.monotonic()
     assert handle.cancel() is True
     assert time.monotonic() - start < 1.0
@@ -274,7 +258,7 @@ def test_killed_process_is_listed_stale_and_cleaned_without_damage(
     assert list(listed["session_id"]) == [sid]
     assert listed.loc[0, "pid"] == child.pid
     assert listed.loc[0, "nodes"] == 41
-    assert _wait_for(
+    assert wait_for(
         lambda: bl.list_sessions(db_manager).loc[0, "state"] == "stale", timeout=3 * 0.3 + 2
     ), "stale within three heartbeat intervals"
     assert graph_fingerprint(db_manager) != before, "the leftover is really in the graph"
@@ -313,7 +297,7 @@ def test_active_sessions_are_kept_unless_forced(db_manager: GraphDB) -> None:
     )
     handle = proc.start("/root")
     try:
-        assert _wait_for(lambda: handle.session.counts["completed"] > 0)
+        assert wait_for(lambda: handle.session.counts["completed"] > 0)
         assert bl.cleanup_leftovers(db_manager).empty
         assert registry_nodes(db_manager) == 1
         dry = bl.cleanup_leftovers(db_manager, dry_run=True, force=True)
