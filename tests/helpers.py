@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,27 @@ def slow_llm(delay: float) -> Callable[[str], str]:
         return "doc " + prompt.splitlines()[2]
 
     return llm
+
+
+class InThreads:
+    """Run ``process_node(path)`` of several processors at once, each in its own thread."""
+
+    def __init__(self, processors: list[Any], path: str) -> None:
+        self.results: dict[int, str] = {}
+        self._threads = [
+            threading.Thread(target=self._run, args=(i, p, path)) for i, p in enumerate(processors)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, i: int, processor: Any, path: str) -> None:
+        self.results[i] = processor.process_node(path)
+
+    def join(self, timeout: float = 120) -> list[str]:
+        """Wait for every thread; the results in processor order."""
+        for t in self._threads:
+            t.join(timeout)
+        return [self.results[i] for i in range(len(self._threads))]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

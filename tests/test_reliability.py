@@ -21,6 +21,7 @@ from blarify_lab.embedded import EmbeddedFalkorDB, _answers_ping, _free_port  # 
 from blarify_lab.processor import ERROR_MARK, MAX_SOURCE_CHARS
 
 from .helpers import (
+    InThreads,
     graph_fingerprint,
     make_tree,
     no_leftovers,
@@ -134,23 +135,16 @@ def test_eight_sessions_at_once_four_threads_four_processes(
         start_session_process(db_env, "/root", delay=0.001, workers=4, heartbeat=1.0)
         for _ in range(4)
     ]
-    results: dict[int, str] = {}
     procs = [
         RecursiveDFSProcessor(db_manager, slow_llm(0.001), max_workers=4, progress=False)
         for _ in range(4)
     ]
-    threads = [
-        threading.Thread(target=lambda i=i: results.__setitem__(i, procs[i].process_node("/root")))
-        for i in range(4)
-    ]
-    for t in threads:
-        t.start()
+    running = InThreads(procs, "/root")
     sids = [wait_started(c) for c in children]
-    for t in threads:
-        t.join(120)
+    results = running.join(120)
     texts = [read_result(c, timeout=120) for c in children]
     assert len(set(sids)) == 4
-    assert [results[i] for i in range(4)] == [expected] * 4
+    assert results == [expected] * 4
     assert texts == [expected] * 4
     assert no_leftovers(db_manager)
 

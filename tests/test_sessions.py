@@ -18,6 +18,7 @@ from blarify_lab import queries as q
 from blarify_lab.sessions import remove_session_traces
 
 from .helpers import (
+    InThreads,
     graph_fingerprint,
     make_tree,
     no_leftovers,
@@ -193,7 +194,6 @@ def test_sessions_in_threads_run_at_once_and_stay_isolated(db_manager: GraphDB) 
     make_tree(db_manager, 8, 2)
     alone = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False).process_node("/root")
     seen_sessions: set[int] = set()
-    results: dict[int, str] = {}
 
     def watch(session: bl.ProcessingSession) -> None:
         seen_sessions.add(len(bl.list_sessions(db_manager)))
@@ -202,16 +202,9 @@ def test_sessions_in_threads_run_at_once_and_stay_isolated(db_manager: GraphDB) 
         RecursiveDFSProcessor(db_manager, slow_llm(0.02), max_workers=3, progress=watch)
         for _ in range(3)
     ]
-    threads = [
-        threading.Thread(target=lambda i=i: results.__setitem__(i, procs[i].process_node("/root")))
-        for i in range(3)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = InThreads(procs, "/root").join(60)
     assert max(seen_sessions) >= 2, "the sessions really overlapped"
-    assert [results[i] for i in range(3)] == [alone] * 3
+    assert results == [alone] * 3
     assert len({p.last_session.session_id for p in procs if p.last_session}) == 3
     assert no_leftovers(db_manager)
 
