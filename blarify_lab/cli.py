@@ -1,67 +1,118 @@
 """The ``blarify-lab`` command: a demo, processing, and finding and cleaning leftover sessions.
 
-Exit codes: 0 done, 1 the work failed (timeout, database lost), 2 bad input (unknown path, bad
-URI, bad session id, unreachable database), 130 interrupted.
+Every command documents with the offline ``ExtractiveSummarizer``; real LLMs are used from
+Python (``RecursiveDFSProcessor(db, llm)``).
+
+Exit codes: 0 done; 1 the work failed (timeout, database lost during the run, cleanup failed);
+2 bad input (unknown path, bad URI, bad session id or duration, unreachable database, a report
+file that cannot be written); 130 interrupted. Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from . import (
-    ExtractiveSummarizer,
-    GraphDBError,
-    NodeNotFoundError,
-    RecursiveDFSProcessor,
+from .db import URI_ENV_VAR, FalkorDBManager, GraphDBError, Neo4jManager, connect
+from .llm import ExtractiveSummarizer
+from .loader import load_python_package
+from .processor import NodeNotFoundError, RecursiveDFSProcessor
+from .sessions import (
+    ProcessingSession,
+    SessionCleanupError,
     cleanup_leftovers,
     cleanup_session,
-    connect,
     list_sessions,
-    load_python_package,
 )
-from .db import FalkorDBManager, Neo4jManager
 
 __all__ = ["main"]
+
+PROG = "blarify-lab"
+DEMO_REPORT = "blarify_lab_demo_report.csv"
+DEMO_DOC_LINES = 12
 
 
 class UserError(Exception):
     """Bad input: reported in one line, exit code 2."""
 
 
+def _one_line(err: BaseException | str) -> str:
+    """A message on one line (driver messages can span several)."""
+    return " ".join(str(err).split())
+
+
+# ------------------------------------------------------------------------------- arguments
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="blarify-lab",
+        prog=PROG,
         description="Document a code graph bottom-up, one isolated session at a time.",
+        epilog=(
+            "Commands document with the offline extractive summariser; use a real LLM from "
+            "Python: RecursiveDFSProcessor(db, llm). Exit codes: 0 done, 1 the work failed, "
+            "2 bad input, 130 interrupted."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    uri_help = "database URI (default: $BLARIFY_LAB_URI, else the embedded database)"
+    uri_help = f"database URI (default: ${URI_ENV_VAR}, else the embedded database)"
 
-    demo = sub.add_parser("demo", help="document a real Python package on a throwaway database")
-    demo.add_argument("--package", type=Path, help="package to load (default: blarify_lab itself)")
-    demo.add_argument("--workers", type=_positive_int, default=8)
-    demo.add_argument("--out", type=Path, default=Path("blarify_lab_demo_report.csv"))
+    demo = sub.add_parser(
+        "demo",
+        help="document a real Python package on a throwaway embedded database",
+        description=(
+            "Load a Python package into a throwaway embedded FalkorDB (never your default "
+            "graph, whatever $BLARIFY_LAB_URI says), document it offline with a progress bar, "
+            "print the summary, write the per-node report and show the root's documentation."
+        ),
+    )
+    demo.add_argument(
+        "--package", type=Path, help="package directory or file (default: blarify_lab itself)"
+    )
+    demo.add_argument("--workers", type=_positive_int, default=8, help="worker threads (8)")
+    demo.add_argument(
+        "--out", type=Path, default=Path(DEMO_REPORT), help=f"report CSV (./{DEMO_REPORT})"
+    )
     demo.add_argument(
         "--latency",
-        type=float,
+        type=_non_negative_float,
         default=0.0,
         help="seconds each simulated LLM call takes, to watch the scheduling (default 0)",
     )
@@ -71,15 +122,27 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--uri", help=uri_help)
     load.add_argument("--prefix", help="path prefix of the loaded nodes (default: /<name>)")
 
-    process = sub.add_parser("process", help="run one session from the node at PATH")
+    process = sub.add_parser(
+        "process",
+        help="run one session from the node at PATH",
+        description=(
+            "Document the node at PATH and everything under it with the offline extractive "
+            "summariser; prints the documentation of PATH. Real LLMs are used from Python."
+        ),
+    )
     process.add_argument("path", help="the node's path, e.g. /mypkg or /mypkg/mod.py::func")
     process.add_argument("--uri", help=uri_help)
-    process.add_argument("--workers", type=_positive_int, default=5)
+    process.add_argument("--workers", type=_positive_int, default=5, help="worker threads (5)")
     process.add_argument("--timeout", type=_positive_float, help="seconds for the whole session")
     process.add_argument("--calls", action="store_true", help="follow CALLS, not CONTAINS")
-    process.add_argument("--scope", choices=("graph", "subtree"), default="subtree")
+    process.add_argument(
+        "--scope",
+        choices=("graph", "subtree"),
+        default="subtree",
+        help="subtree: only what PATH reaches (default); graph: every code node of the graph",
+    )
     process.add_argument("--out", type=Path, help="write the per-node report to this CSV")
-    process.add_argument("--no-progress", action="store_true")
+    process.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sessions = sub.add_parser("sessions", help="list or clean up processing sessions")
     ssub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -96,34 +159,96 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ---------------------------------------------------------------------------------- helpers
+
+
 def _connect(uri: str | None) -> FalkorDBManager | Neo4jManager:
+    """``connect(uri)`` with bad input turned into ``UserError``; the server must answer."""
     try:
-        return connect(uri)
-    except ValueError as err:
-        raise UserError(str(err)) from None
+        db = connect(uri)
+    except (ValueError, GraphDBError) as err:
+        raise UserError(_one_line(err)) from None
+    try:
+        db.run_query("RETURN 1 AS ok", {})
     except GraphDBError as err:
-        raise UserError(str(err)) from None
+        db.close()
+        raise UserError(_one_line(err)) from None
+    return db
+
+
+@contextmanager
+def _throwaway_database() -> Iterator[FalkorDBManager | Neo4jManager]:
+    """An embedded FalkorDB on a temporary data directory, whatever $BLARIFY_LAB_URI says.
+
+    ``connect()`` prefers the environment's URI to ``temporary=True``, so it is set aside for
+    the call: the demo must never write into the user's graph.
+    """
+    saved = os.environ.pop(URI_ENV_VAR, None)
+    try:
+        db = connect(temporary=True)
+    except GraphDBError as err:
+        raise UserError(f"could not start the embedded database: {_one_line(err)}") from None
+    finally:
+        if saved is not None:
+            os.environ[URI_ENV_VAR] = saved
+    with db:
+        yield db
+
+
+def _check_writable(out: Path | None) -> None:
+    """Fail before the run, not after it, when the report cannot be written."""
+    if out is None:
+        return
+    parent = out.expanduser().resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write the report to {out}: no directory {parent}")
+    if out.is_dir():
+        raise UserError(f"cannot write the report to {out}: it is a directory")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write the report to {out}: {parent} is not writable")
+
+
+def _write_report(session: ProcessingSession, out: Path) -> Path:
+    path = out.expanduser().resolve()
+    try:
+        session.report().to_csv(path, index=False)
+    except OSError as err:
+        raise UserError(f"cannot write the report to {out}: {_one_line(err)}") from None
+    return path
 
 
 def _print_frame(frame: pd.DataFrame, empty: str) -> None:
     if frame.empty:
         print(empty)
     else:
-        with pd.option_context("display.width", 200, "display.max_columns", 20):
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(frame.to_string(index=False))
 
 
+def _session_line(session: ProcessingSession) -> str:
+    c = session.counts
+    return (
+        f"session {session.session_id} {session.status}: {c['completed']} completed, "
+        f"{c['failed']} failed, {c['cycles']} cycle breaks of {session.total} nodes "
+        f"in {session.elapsed_s:.2f} s"
+    )
+
+
+# --------------------------------------------------------------------------------- commands
+
+
 def _demo(args: argparse.Namespace) -> int:
-    package = args.package or Path(__file__).resolve().parent
+    package: Path = (args.package or Path(__file__).resolve().parent).expanduser()
     if not package.exists():
-        raise UserError(f"no such package: {package}")
+        raise UserError(f"no such package or file: {package}")
+    _check_writable(args.out)
     print("Starting an embedded FalkorDB (throwaway data directory) ...")
-    with connect(temporary=True) as db:
+    with _throwaway_database() as db:
         start = time.perf_counter()
         loaded = load_python_package(db, package)
-        print(f"Loaded {package} in {time.perf_counter() - start:.2f} s: {loaded}")
+        print(f"Loaded {package.resolve()} in {time.perf_counter() - start:.2f} s: {loaded}")
         summarizer = ExtractiveSummarizer()
-        latency: float = max(0.0, args.latency)
+        latency: float = args.latency
 
         def llm(prompt: str) -> str:
             if latency:
@@ -136,11 +261,11 @@ def _demo(args: argparse.Namespace) -> int:
         assert session is not None
         print("\nSummary")
         _print_frame(session.summary().reset_index(), "")
-        session.report().to_csv(args.out, index=False)
-        print(f"\nPer-node report ({session.total} rows) written to {args.out.resolve()}")
+        out = _write_report(session, args.out)
+        print(f"\nPer-node report ({session.total} rows) written to {out}")
         print(f"Session state left in the graph: {len(list_sessions(db))} sessions")
         print(f"\nDocumentation of {loaded.root_path} (first lines):")
-        print("\n".join(text.splitlines()[:12]))
+        print("\n".join(text.splitlines()[:DEMO_DOC_LINES]))
     return 0
 
 
@@ -153,6 +278,7 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _process(args: argparse.Namespace) -> int:
+    _check_writable(args.out)
     with _connect(args.uri) as db:
         processor = RecursiveDFSProcessor(
             db,
@@ -165,12 +291,13 @@ def _process(args: argparse.Namespace) -> int:
         try:
             text = processor.process_node(args.path, use_hierarchy=not args.calls)
         except NodeNotFoundError as err:
-            raise UserError(str(err)) from None
+            raise UserError(_one_line(err)) from None
         print(text)
         session = processor.last_session
-        if args.out is not None and session is not None:
-            session.report().to_csv(args.out, index=False)
-            print(f"report written to {args.out.resolve()}", file=sys.stderr)
+        if session is not None:
+            print(_session_line(session), file=sys.stderr)
+            if args.out is not None:
+                print(f"report written to {_write_report(session, args.out)}", file=sys.stderr)
     return 0
 
 
@@ -192,29 +319,42 @@ def _sessions(args: argparse.Namespace) -> int:
             frame = cleanup_leftovers(
                 db, stale_after=args.stale_after, dry_run=args.dry_run, force=args.force
             )
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        except ValueError as err:  # a malformed session id or duration
+            raise UserError(_one_line(err)) from None
         _print_frame(frame, "nothing to clean up")
     return 0
 
 
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _demo,
+    "load": _load,
+    "process": _process,
+    "sessions": _sessions,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (argparse usage errors exit 2 itself)."""
     args = _parser().parse_args(argv)
-    commands = {"demo": _demo, "load": _load, "process": _process, "sessions": _sessions}
     try:
-        return commands[args.command](args)
+        return COMMANDS[args.command](args)
     except UserError as err:
-        print(f"blarify-lab: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except NodeNotFoundError as err:
+        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except TimeoutError as err:
-        print(f"blarify-lab: timed out: {err}", file=sys.stderr)
+        print(f"{PROG}: timed out: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except SessionCleanupError as err:
+        print(f"{PROG}: cleanup failed: {_one_line(err)}", file=sys.stderr)
         return 1
     except GraphDBError as err:
-        print(f"blarify-lab: database error: {err}", file=sys.stderr)
+        print(f"{PROG}: database error: {_one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("blarify-lab: interrupted; the session's state was removed", file=sys.stderr)
+        print(f"{PROG}: interrupted; a running session removed its state", file=sys.stderr)
         return 130
 
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import html
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 
 from .handles import SessionHandle
 from .sessions import ProcessingSession
-
-if TYPE_CHECKING:
-    from IPython.core.interactiveshell import InteractiveShell
 
 __all__ = ["SessionDashboard"]
 
@@ -110,6 +107,7 @@ class SessionDashboard:
         self.updates = 0  # how many times the widgets were redrawn (tests read this)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stopping = False  # Stop was clicked: the button stays disabled
 
         self._title = widgets.HTML()
         self._bars: dict[str, widgets.IntProgress] = {}
@@ -151,11 +149,12 @@ class SessionDashboard:
 
     # ---------------------------------------------------------------------------- updating
     def _run(self) -> None:
+        """Redraw every ``refresh_interval`` seconds until the session ends or ``close()``."""
         while not self._stop.wait(self.refresh_interval):
+            done = self.session.done  # read first, so that the last redraw shows the end
             self.refresh()
-            if self.session.done:
-                break
-        self.refresh()
+            if done:
+                return
 
     def refresh(self) -> Snapshot:
         """Redraw from the session now; safe from any thread."""
@@ -178,20 +177,26 @@ class SessionDashboard:
                 f"<div style='color:#c62828'><code>{html.escape(p)}</code>: {html.escape(e)}</div>"
                 for p, e in snap.errors
             )
-            self.stop_button.disabled = self.handle is None or snap.state != "running"
+            self.stop_button.disabled = (
+                self.handle is None or self._stopping or snap.state != "running"
+            )
             self.updates += 1
         return snap
 
     def _on_stop(self, _button: Any = None) -> None:
-        if self.handle is None:
-            return
-        self.stop_button.disabled = True
-        self.stop_button.description = "Stopping…"
+        """The Stop button: cancel the session without blocking the kernel."""
         handle = self.handle
+        with self._lock:
+            if handle is None or self._stopping:
+                return
+            self._stopping = True
+            self.stop_button.disabled = True
+            self.stop_button.description = "Stopping…"
 
         def cancel() -> None:  # off the kernel's message thread: cancel() waits for cleanup
-            handle.cancel()
-            self.stop_button.description = "Stopped"
+            stopped = handle.cancel()
+            with self._lock:
+                self.stop_button.description = "Stopped" if stopped else "Finished"
             self.refresh()
 
         threading.Thread(target=cancel, name="blarify-dashboard-stop", daemon=True).start()
@@ -204,13 +209,16 @@ class SessionDashboard:
         self.widget.close()
 
     # ----------------------------------------------------------------------------- display
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        return self.widget._repr_mimebundle_(**kwargs)  # pyright: ignore[reportUnknownMemberType, reportAttributeAccessIssue]
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget's view, and this dashboard's one-line summary as its plain text."""
+        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})  # pyright: ignore[reportUnknownMemberType, reportAttributeAccessIssue, reportUnknownArgumentType]
+        bundle["text/plain"] = repr(self)
+        return bundle
 
-    def _ipython_display_(self, shell: InteractiveShell | None = None) -> None:
+    def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        display(self._repr_mimebundle_(), raw=True)
 
     def to_html(self) -> str:
         """The dashboard as static HTML: the same content, no JavaScript needed."""
