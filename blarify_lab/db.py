@@ -13,6 +13,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
+from .errors import DatabaseUnavailableError, GraphDBError, QueryError
+
 __all__ = [
     "DatabaseUnavailableError",
     "FalkorDBManager",
@@ -25,23 +27,6 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 URI_ENV_VAR = "BLARIFY_LAB_URI"
-
-
-class GraphDBError(Exception):
-    """Base class of every database error raised by blarify_lab."""
-
-
-class DatabaseUnavailableError(GraphDBError, ConnectionError):
-    """The server could not be reached (or went away); the message names the URI, never a password."""
-
-
-class QueryError(GraphDBError):
-    """The server rejected a query; ``backend_message`` holds the backend's own words."""
-
-    def __init__(self, message: str, *, backend_message: str, query: str) -> None:
-        super().__init__(message)
-        self.backend_message = backend_message
-        self.query = query
 
 
 @runtime_checkable

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
-from .db import DatabaseUnavailableError
+from .errors import DatabaseUnavailableError
 
 __all__ = ["EmbeddedFalkorDB", "default_data_dir"]
 

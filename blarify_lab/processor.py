@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import queries as q
 from .db import GraphDB
+from .errors import NodeNotFoundError, SessionCancelled, SessionCleanupError
 from .llm import LLMProvider, as_llm_provider
 from .progress import ProgressCallback, SessionProgress
 from .sessions import (
@@ -32,7 +33,6 @@ from .sessions import (
     Heartbeat,
     NodeRecord,
     ProcessingSession,
-    SessionCleanupError,
     SessionStatus,
     register_session,
     remove_session_traces,
@@ -51,14 +51,6 @@ CYCLE_MARK = "[CYCLE_DETECTED]"
 DEFAULT_MAX_TEXT_CHARS = 4000
 MAX_SOURCE_CHARS = 6000
 FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
-
-
-class NodeNotFoundError(LookupError):
-    """No code node has the requested path."""
-
-
-class SessionCancelled(Exception):
-    """The session was cancelled (``SessionHandle.cancel()`` or the dashboard's Stop button)."""
 
 
 @dataclass

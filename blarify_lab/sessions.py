@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
+from .errors import SessionCleanupError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,19 +55,6 @@ SESSION_COLUMNS = [
     "failed",
     "nodes",
 ]
-
-
-class SessionCleanupError(RuntimeError):
-    """A session's traces could not be removed; the message says how to remove them later."""
-
-    def __init__(self, session_id: str, cause: BaseException) -> None:
-        super().__init__(
-            f"could not clean up session {session_id}: {str(cause).rstrip('.')}. Its state is still in the graph; "
-            f"remove it once the database is back with "
-            f"blarify_lab.cleanup_session(db, {session_id!r}) or "
-            f"`blarify-lab sessions cleanup --session {session_id}`"
-        )
-        self.session_id = session_id
 
 
 @dataclass(slots=True)

@@ -1,0 +1,104 @@
+"""Every error blarify_lab raises, under one base: ``except BlarifyLabError`` catches them all.
+
+::
+
+    BlarifyLabError
+    ├── GraphDBError                       the database layer
+    │   ├── DatabaseUnavailableError       cannot reach the server (also a ConnectionError)
+    │   └── QueryError                     the server rejected a query (backend_message)
+    ├── NodeNotFoundError                  no code node has the path (also a LookupError)
+    ├── SessionCancelled                   SessionHandle.cancel() or the dashboard's Stop
+    ├── SessionCleanupError                a session's state could not be removed
+    ├── SessionStateLostError              a session's state vanished while it ran
+    └── BudgetExceededError                the session reached its max_cost_usd
+
+Messages say what to do next; none carries a password.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlarifyLabError",
+    "BudgetExceededError",
+    "DatabaseUnavailableError",
+    "GraphDBError",
+    "NodeNotFoundError",
+    "QueryError",
+    "SessionCancelled",
+    "SessionCleanupError",
+    "SessionStateLostError",
+]
+
+
+class BlarifyLabError(Exception):
+    """Base class of every error raised by blarify_lab."""
+
+
+class GraphDBError(BlarifyLabError):
+    """Base class of every database error raised by blarify_lab."""
+
+
+class DatabaseUnavailableError(GraphDBError, ConnectionError):
+    """The server could not be reached (or went away); the message names the URI, never a password."""
+
+
+class QueryError(GraphDBError):
+    """The server rejected a query; ``backend_message`` holds the backend's own words."""
+
+    def __init__(self, message: str, *, backend_message: str, query: str) -> None:
+        super().__init__(message)
+        self.backend_message = backend_message
+        self.query = query
+
+
+class NodeNotFoundError(BlarifyLabError, LookupError):
+    """No code node has the requested path."""
+
+
+class SessionCancelled(BlarifyLabError):
+    """The session was cancelled (``SessionHandle.cancel()`` or the dashboard's Stop button)."""
+
+
+class SessionCleanupError(BlarifyLabError, RuntimeError):
+    """A session's traces could not be removed; the message says how to remove them later."""
+
+    def __init__(self, session_id: str, cause: BaseException) -> None:
+        reason = " ".join(str(cause).split()).rstrip(".")
+        super().__init__(
+            f"could not clean up session {session_id}: {reason}. Its state is still in the "
+            f"graph; remove it once the database is back with "
+            f"blarify_lab.cleanup_session(db, {session_id!r}) or "
+            f"`blarify-lab sessions cleanup --session {session_id}`"
+        )
+        self.session_id = session_id
+
+
+class SessionStateLostError(BlarifyLabError, RuntimeError):
+    """Nodes of a running session vanished from the graph, or lost their session state (the
+    session was cleaned up by someone else, or the graph was changed under it)."""
+
+    def __init__(self, session_id: str, lost: int) -> None:
+        super().__init__(
+            f"session {session_id}: {lost} node(s) vanished from the graph or lost their "
+            "session state while the session ran (was the session cleaned up by someone else, "
+            "e.g. cleanup_leftovers(force=True)?). Run it again."
+        )
+        self.session_id = session_id
+        self.lost = lost
+
+
+class BudgetExceededError(BlarifyLabError):
+    """The session reached its ``max_cost_usd``: what was done is stored, the rest is not.
+
+    Running the same ``process_node`` again resumes from the stored documentation.
+    """
+
+    def __init__(self, session_id: str, spent_usd: float, budget_usd: float) -> None:
+        super().__init__(
+            f"session {session_id} stopped: it spent ${spent_usd:.4f} of its "
+            f"max_cost_usd=${budget_usd:.4f}. What it documented is stored; run it again "
+            "(with a higher max_cost_usd) to resume from there."
+        )
+        self.session_id = session_id
+        self.spent_usd = spent_usd
+        self.budget_usd = budget_usd
