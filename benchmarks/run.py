@@ -33,8 +33,12 @@ from types import TracebackType
 from typing import Any
 
 import blarify_lab as bl
-from blarify_lab import GraphDB
 from blarify_lab import queries as q
+from blarify_lab.db import GraphDB
+from blarify_lab.prompts import parse_prompt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+from benchmarks import baseline_queries as baseline
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -230,8 +234,8 @@ def run_baseline(db: GraphDB, graph: Graph, workers: int, llm: Callable[[str], s
     sid = uuid.uuid4().hex
     params: dict[str, Any] = {"session_id": sid}
     db.run_query(q.initialize_processing_session_query(sid), params)
-    claim = q.get_processable_nodes_query(sid, graph.relationship)
-    mark = q.mark_processing_status_batch_query(sid)
+    claim = baseline.get_processable_nodes_query(sid, graph.relationship)
+    mark = baseline.mark_processing_status_batch_query(sid)
     try:
         with ThreadPoolExecutor(workers) as pool:
             while True:
@@ -257,7 +261,7 @@ def measure(case: str, workers: int, mode: str, quick: bool, uri: str | None) ->
     def llm(prompt_or_path: str) -> str:
         path = prompt_or_path
         if "\n" in prompt_or_path:
-            path = next(ln[6:] for ln in prompt_or_path.splitlines() if ln.startswith("Path: "))
+            path = parse_prompt(prompt_or_path).path
         time.sleep(latency_of(path, mean, dist))
         return "documented"
 

@@ -6,69 +6,75 @@ Quick start::
     db = bl.connect()                              # embedded FalkorDB, nothing to install
     bl.load_python_package(db, "path/to/package")
     processor = bl.RecursiveDFSProcessor(db, bl.ExtractiveSummarizer(), max_workers=8)
-    print(processor.process_node("/package"))
+    print(processor.process_node("/package", scope="subtree"))
     bl.list_sessions(db)                           # sessions running or left behind
+
+The public API is the names below; everything else is importable from its module
+(``blarify_lab.db``, ``.queries``, ``.registry``, ``.session``, ``.llm``, ...).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .db import (
+from .db import connect
+from .errors import (
+    BlarifyLabError,
     DatabaseUnavailableError,
-    FalkorDBManager,
-    GraphDB,
-    GraphDBError,
-    Neo4jManager,
-    QueryError,
-    connect,
+    NodeNotFoundError,
+    SessionCancelled,
+    SessionCleanupError,
 )
 from .handles import SessionHandle
-from .llm import ExtractiveSummarizer, LLMProvider, as_llm_provider
-from .loader import LoadedPackage, load_python_package
-from .processor import NodeNotFoundError, RecursiveDFSProcessor, SessionCancelled
-from .sessions import (
-    NodeRecord,
-    ProcessingSession,
-    SessionCleanupError,
-    cleanup_leftovers,
-    cleanup_session,
-    list_sessions,
-)
+from .llm import ExtractiveSummarizer
+from .loader import load_python_package
+from .processor import RecursiveDFSProcessor
+from .registry import cleanup_leftovers, cleanup_session, list_sessions
+from .session import ProcessingSession
 
 if TYPE_CHECKING:
     from .dashboard import SessionDashboard
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Names that lived here before 0.2, still importable from here (not part of the public API).
+_MOVED = {
+    "FalkorDBManager": "db",
+    "GraphDB": "db",
+    "Neo4jManager": "db",
+    "GraphDBError": "errors",
+    "QueryError": "errors",
+    "SessionStateLostError": "errors",
+    "LLMProvider": "llm",
+    "as_llm_provider": "llm",
+    "LoadedPackage": "loader",
+    "NodeRecord": "session",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``SessionDashboard`` is imported on first use: it needs the ``notebooks`` extra."""
+    """``SessionDashboard`` is imported on first use (it needs the ``notebooks`` extra)."""
+    import importlib
+
     if name == "SessionDashboard":
         from .dashboard import SessionDashboard
 
         return SessionDashboard
+    if name in _MOVED:
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __name__), name)
     raise AttributeError(f"module 'blarify_lab' has no attribute {name!r}")
 
 
 __all__ = [
+    "BlarifyLabError",
     "DatabaseUnavailableError",
     "ExtractiveSummarizer",
-    "FalkorDBManager",
-    "GraphDB",
-    "GraphDBError",
-    "LLMProvider",
-    "LoadedPackage",
-    "Neo4jManager",
     "NodeNotFoundError",
-    "NodeRecord",
     "ProcessingSession",
-    "QueryError",
     "RecursiveDFSProcessor",
     "SessionCancelled",
     "SessionCleanupError",
     "SessionDashboard",
     "SessionHandle",
     "__version__",
-    "as_llm_provider",
     "cleanup_leftovers",
     "cleanup_session",
     "connect",

@@ -20,17 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .db import URI_ENV_VAR, FalkorDBManager, GraphDBError, Neo4jManager, connect
+from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
+from .errors import GraphDBError, NodeNotFoundError, SessionCleanupError
 from .llm import ExtractiveSummarizer
 from .loader import load_python_package
-from .processor import NodeNotFoundError, RecursiveDFSProcessor
-from .sessions import (
-    ProcessingSession,
-    SessionCleanupError,
-    cleanup_leftovers,
-    cleanup_session,
-    list_sessions,
-)
+from .processor import RecursiveDFSProcessor
+from .registry import cleanup_leftovers, cleanup_session, list_sessions
+from .session import ProcessingSession
 
 __all__ = ["main"]
 

@@ -1,19 +1,28 @@
-"""Sessions that run in the background: start one, watch it, wait for it, or stop it."""
+"""A session running in the background: watch it, wait for it, or stop it.
+
+``RecursiveDFSProcessor.start`` owns the thread that runs the session; the handle gets the
+future of its result, the event that cancels it and a ``wake`` callable that nudges the
+scheduler out of a wait, so that a cancel takes effect at once.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from .progress import ProgressCallback
-from .sessions import ProcessingSession
+from .reports import session_html
+from .session import ProcessingSession
 
 if TYPE_CHECKING:
     from .dashboard import SessionDashboard
-    from .processor import RecursiveDFSProcessor
 
 __all__ = ["SessionHandle"]
+
+log = logging.getLogger("blarify_lab")
 
 CANCEL_WAIT_S = 30.0
 
@@ -21,40 +30,36 @@ CANCEL_WAIT_S = 30.0
 class SessionHandle:
     """A session running in a background thread (from ``RecursiveDFSProcessor.start``)."""
 
-    def __init__(self, session: ProcessingSession) -> None:
-        self.session = session
-        self._result: Future[str] = Future()
-        self._cancel = threading.Event()
-        self._wake: Future[None] = Future()
-        self._thread: threading.Thread | None = None
-
-    @classmethod
-    def _start(
-        cls,
-        processor: RecursiveDFSProcessor,
+    def __init__(
+        self,
         session: ProcessingSession,
-        *,
-        progress: bool | ProgressCallback | None,
-    ) -> SessionHandle:
-        handle = cls(session)
+        future: Future[str],
+        cancel_event: threading.Event,
+        wake: Callable[[], None],
+    ) -> None:
+        self.session = session
+        self._cancel = cancel_event
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[SessionHandle], object]] | None = []
+        # The session's own future settles this one once every done-callback has run, so
+        # that what the callbacks show (a dashboard's last state) is there when result() is.
+        self._future: Future[str] = Future()
+        future.add_done_callback(self._settle)
 
-        def run() -> None:
-            if not handle._result.set_running_or_notify_cancel():
-                return
+    def _settle(self, inner: Future[str]) -> None:
+        with self._lock:
+            hooks, self._hooks = self._hooks or [], None
+        for hook in hooks:
             try:
-                text = processor._execute(  # pyright: ignore[reportPrivateUsage]
-                    session, progress=progress, cancel=handle._cancel, wake=handle._wake
-                )
-            except BaseException as err:
-                handle._result.set_exception(err)
-            else:
-                handle._result.set_result(text)
-
-        handle._thread = threading.Thread(
-            target=run, name=f"blarify-session-{session.session_id[:8]}", daemon=True
-        )
-        handle._thread.start()
-        return handle
+                hook(self)
+            except Exception:  # a display callback must not hide the session's outcome
+                log.exception("a done-callback of session %s failed", self.session_id)
+        err = inner.exception()
+        if err is None:
+            self._future.set_result(inner.result())
+        else:
+            self._future.set_exception(err)
 
     @property
     def session_id(self) -> str:
@@ -65,25 +70,33 @@ class SessionHandle:
 
         Raises ``TimeoutError`` if ``timeout`` seconds pass first (the session goes on).
         """
-        return self._result.result(timeout)
+        return self._future.result(timeout)
 
     def done(self) -> bool:
         """True once the session has ended and its state has been cleaned up."""
-        return self._result.done()
+        return self._future.done()
+
+    def add_done_callback(self, fn: Callable[[SessionHandle], object]) -> None:
+        """Call ``fn(handle)`` once the session has ended and cleaned up, before ``result()``
+        returns (at once if it has ended)."""
+        with self._lock:
+            if self._hooks is not None:
+                self._hooks.append(fn)
+                return
+        fn(self)
 
     def cancel(self) -> bool:
         """Stop the session now, clean up its state, and mark it ``cancelled``.
 
         Returns False when the session had already ended. Calls stuck in the LLM are left to
-        finish on their own; their results are dropped.
+        finish on their own; their results are dropped. Waits (up to 30 s) for the cleanup.
         """
-        if self._result.done():
+        if self._future.done():
             return False
         self._cancel.set()
-        if not self._wake.done():
-            self._wake.set_result(None)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(CANCEL_WAIT_S)
+        self._wake()
+        with contextlib.suppress(TimeoutError):
+            self._future.exception(CANCEL_WAIT_S)
         return True
 
     def dashboard(self) -> SessionDashboard:
@@ -96,4 +109,4 @@ class SessionHandle:
         return f"<SessionHandle {self.session!r}>"
 
     def _repr_html_(self) -> str:
-        return self.session._repr_html_()
+        return session_html(self.session)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
+
+from .prompts import parse_prompt
 
 __all__ = ["ExtractiveSummarizer", "LLMProvider", "as_llm_provider"]
 
@@ -68,9 +69,6 @@ def as_llm_provider(llm: object) -> LLMProvider:
     )
 
 
-_SECTION = re.compile(r"^## (?P<name>[A-Za-z ]+)\n(?P<body>.*?)(?=^## |\Z)", re.M | re.S)
-
-
 class ExtractiveSummarizer:
     """A deterministic, offline stand-in for an LLM: it summarises only what the prompt holds.
 
@@ -83,11 +81,10 @@ class ExtractiveSummarizer:
         self.max_children = max_children
 
     def get_completion(self, prompt: str) -> str:
-        sections = {m["name"].strip().lower(): m["body"].strip() for m in _SECTION.finditer(prompt)}
-        node = sections.get("node", "")
-        kind = _field(node, "Labels") or "node"
-        name = _field(node, "Name") or _field(node, "Path") or "this node"
-        source = _strip_fence(sections.get("source", ""))
+        parsed = parse_prompt(prompt)
+        kind = ", ".join(parsed.labels) or "node"
+        name = parsed.name or parsed.path or "this node"
+        source = parsed.source
         parts = [f"{kind.split(',')[0].strip().title()} `{name}`."]
         is_definition = any(k in kind.upper() for k in ("CLASS", "FUNCTION", "METHOD"))
         signature, doc = _signature_and_doc(source, first_definition=is_definition)
@@ -95,39 +92,18 @@ class ExtractiveSummarizer:
             parts.append(f"Signature: `{signature}`.")
         if doc:
             parts.append(doc)
-        children = [
-            line[2:].split(": ", 1)[0]
-            for line in sections.get("children", "").splitlines()
-            if line.startswith("- ")
-        ]
+        children = parsed.child_paths
         if children:
             shown = ", ".join(
                 c.rsplit("/", 1)[-1].rsplit("::", 1)[-1] for c in children[: self.max_children]
             )
-            more = len(children) - self.max_children
-            parts.append(
-                f"Contains {len(children)}: {shown}" + (f" and {more} more." if more > 0 else ".")
-            )
+            total = max(parsed.more_children, len(children))
+            more = total - min(len(children), self.max_children)
+            parts.append(f"Contains {total}: {shown}" + (f" and {more} more." if more > 0 else "."))
         return " ".join(parts)
 
     def __repr__(self) -> str:
         return "ExtractiveSummarizer()"
-
-
-def _field(block: str, key: str) -> str:
-    for line in block.splitlines():
-        if line.startswith(f"{key}:"):
-            return line.split(":", 1)[1].strip()
-    return ""
-
-
-def _strip_fence(text: str) -> str:
-    lines = text.splitlines()
-    if lines and lines[0].startswith("```"):
-        lines = lines[1:]
-    if lines and lines[-1].startswith("```"):
-        lines = lines[:-1]
-    return "\n".join(lines)
 
 
 def _signature_and_doc(source: str, *, first_definition: bool) -> tuple[str, str]:

@@ -12,7 +12,7 @@ Every value travels as a parameter.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = [
     "DOCUMENTATION_LABEL",
@@ -137,41 +137,6 @@ def scope_node_ids_query(session_id: str) -> str:
     return f"MATCH (n) WHERE n.{prop} IS NOT NULL RETURN collect(id(n)) AS node_ids"
 
 
-def mark_processing_status_query(session_id: str) -> str:
-    """Set the status of the session's node at ``$node_path`` to ``$status``."""
-    prop = status_property(session_id)
-    return (
-        f"MATCH (n) WHERE n.path = $node_path AND n.{prop} IS NOT NULL "
-        f"SET n.{prop} = $status "
-        "RETURN count(n) AS updated"
-    )
-
-
-def mark_processing_status_batch_query(session_id: str) -> str:
-    """Set the status of the session's nodes at ``$node_paths`` (a list) to ``$status``."""
-    prop = status_property(session_id)
-    return (
-        "UNWIND $node_paths AS node_path "
-        f"MATCH (n) WHERE n.path = node_path AND n.{prop} IS NOT NULL "
-        f"SET n.{prop} = $status "
-        "RETURN count(n) AS updated"
-    )
-
-
-def mark_status_by_ids_query(session_id: str) -> str:
-    """Set the status of the session's nodes with internal ids ``$node_ids`` to ``$status``.
-
-    The processor's batched write: an id lookup per row, no scan.
-    """
-    prop = status_property(session_id)
-    return (
-        "UNWIND $node_ids AS node_id "
-        f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL "
-        f"SET n.{prop} = $status "
-        "RETURN count(n) AS updated"
-    )
-
-
 def advance_session_query(session_id: str) -> str:
     """The scheduler's one round trip: finish ``$completed`` and ``$failed``, claim ``$claim``.
 
@@ -192,32 +157,6 @@ def advance_session_query(session_id: str) -> str:
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
         "n.text AS text"
     )
-
-
-def get_processable_nodes_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
-    """Claim up to ``$batch_size`` pending nodes whose children are all finished (leaves first).
-
-    A child counts when it belongs to the session; claimed nodes move to ``in_progress`` in the
-    same statement, so a node is handed out once.
-    """
-    prop = status_property(session_id)
-    rel = validate_identifier(relationship_type, "relationship type")
-    finished = ", ".join(f"'{s}'" for s in FINISHED_STATUSES)
-    return (
-        f"MATCH (n) WHERE n.{prop} = 'pending' "
-        f"OPTIONAL MATCH (n)-[:{rel}]->(c) WHERE c.{prop} IS NOT NULL "
-        f"WITH n, count(CASE WHEN c.{prop} IN [{finished}] THEN NULL ELSE c END) AS unfinished "
-        "WHERE unfinished = 0 "
-        "WITH n ORDER BY n.path LIMIT $batch_size "
-        f"SET n.{prop} = 'in_progress' "
-        "RETURN n.path AS path, n.path AS node_path, labels(n) AS labels, id(n) AS node_id"
-    )
-
-
-def session_status_counts_query(session_id: str) -> str:
-    """How many of the session's nodes are in each status."""
-    prop = status_property(session_id)
-    return f"MATCH (n) WHERE n.{prop} IS NOT NULL RETURN n.{prop} AS status, count(n) AS count"
 
 
 def cleanup_session_query(session_id: str, *, batched: bool = False) -> str:
@@ -266,7 +205,7 @@ def heartbeat_query() -> str:
     return (
         f"MATCH (s:{SESSION_LABEL}) WHERE s.session_id = $session_id "
         "SET s.heartbeat_at = timestamp(), s.completed = $completed, s.failed = $failed, "
-        "s.total = $total "
+        "s.running = $running, s.queued = $queued, s.total = $total "
         "RETURN s.heartbeat_at AS heartbeat_at"
     )
 
@@ -295,11 +234,6 @@ def list_status_keys_query() -> str:
     )
 
 
-def database_time_query() -> str:
-    """The database's clock, in milliseconds since the epoch."""
-    return "RETURN timestamp() AS now"
-
-
 # -------------------------------------------------------------------------- code graph loading
 
 
@@ -322,90 +256,3 @@ def create_edges_query(relationship_type: str) -> str:
         f"CREATE (a)-[:{rel}]->(b) "
         "RETURN count(*) AS created"
     )
-
-
-# ------------------------------------------------------------------------------- for the lint
-
-
-def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
-    """Every builder called with representative arguments: ``(name, query, params)``.
-
-    ``tests/test_cypher_lint.py`` sends these through Neo4j's Cypher front end, and checks that
-    no ``*_query`` builder of this module is missing here.
-    """
-    sid = "0123456789abcdef0123456789abcdef"
-    s: dict[str, Any] = {"session_id": sid}
-    return [
-        ("find_node_query", find_node_query(), {"node_path": "/a.py"}),
-        ("node_content_query", node_content_query(), {"node_path": "/a.py"}),
-        ("initialize_processing_session_query", initialize_processing_session_query(sid), s),
-        (
-            "initialize_processing_session_query",
-            initialize_processing_session_query(sid, scope="subtree", relationship_type="CALLS"),
-            {**s, "root_path": "/a.py"},
-        ),
-        ("scope_edges_query", scope_edges_query(sid, "CALLS"), s),
-        ("scope_node_ids_query", scope_node_ids_query(sid), s),
-        (
-            "mark_processing_status_query",
-            mark_processing_status_query(sid),
-            {**s, "node_path": "/a.py", "status": "completed"},
-        ),
-        (
-            "mark_processing_status_batch_query",
-            mark_processing_status_batch_query(sid),
-            {**s, "node_paths": ["/a.py"], "status": "failed"},
-        ),
-        (
-            "mark_status_by_ids_query",
-            mark_status_by_ids_query(sid),
-            {**s, "node_ids": [1, 2], "status": "completed"},
-        ),
-        (
-            "advance_session_query",
-            advance_session_query(sid),
-            {**s, "completed": [1], "failed": [2], "claim": [3, 4]},
-        ),
-        (
-            "get_processable_nodes_query",
-            get_processable_nodes_query(sid, "CONTAINS"),
-            {**s, "batch_size": 10},
-        ),
-        ("session_status_counts_query", session_status_counts_query(sid), s),
-        ("cleanup_session_query", cleanup_session_query(sid), s),
-        (
-            "cleanup_session_query",
-            cleanup_session_query(sid, batched=True),
-            {**s, "batch_size": 10_000},
-        ),
-        (
-            "save_documentation_query",
-            save_documentation_query(),
-            {**s, "node_ids": [1], "texts": ["doc"]},
-        ),
-        (
-            "register_session_query",
-            register_session_query(),
-            {
-                **s,
-                "root_path": "/a.py",
-                "scope": "graph",
-                "relationship_type": "CONTAINS",
-                "host": "h",
-                "pid": 1,
-                "timeout_s": None,
-                "heartbeat_interval_s": 5.0,
-            },
-        ),
-        ("heartbeat_query", heartbeat_query(), {**s, "completed": 1, "failed": 0, "total": 2}),
-        ("delete_session_registry_query", delete_session_registry_query(), s),
-        ("list_registered_sessions_query", list_registered_sessions_query(), {}),
-        ("list_status_keys_query", list_status_keys_query(), {}),
-        ("database_time_query", database_time_query(), {}),
-        ("create_nodes_query", create_nodes_query("FUNCTION"), {"rows": [{"path": "/a.py"}]}),
-        (
-            "create_edges_query",
-            create_edges_query("CALLS"),
-            {"sources": [1], "targets": [2]},
-        ),
-    ]

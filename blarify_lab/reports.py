@@ -1,20 +1,33 @@
-"""Reports on a finished (or running) session: DataFrames, an HTML card and a timeline plot."""
+"""Reports on a session: DataFrames, the one HTML card, and a one-line text form.
+
+Everything here reads a session through ``SessionView`` (what ``ProcessingSession`` offers),
+so this module imports nothing of the rest of the package. ``session_html`` is the only HTML
+renderer: the session's card in Jupyter, the dashboard's static form and the fallback that a
+notebook viewer without a kernel shows instead of the live widgets.
+"""
 
 from __future__ import annotations
 
 import html
-from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from .sessions import ProcessingSession
-
-__all__ = ["plot_timeline", "session_html", "session_report", "session_summary"]
+__all__ = [
+    "REPORT_COLUMNS",
+    "STATE_COLOURS",
+    "SessionView",
+    "Snapshot",
+    "format_duration",
+    "session_html",
+    "session_report",
+    "session_summary",
+    "session_text",
+    "snapshot",
+]
 
 REPORT_COLUMNS = [
     "path",
@@ -28,9 +41,63 @@ REPORT_COLUMNS = [
     "error",
     "cycle",
 ]
+STATE_COLOURS = {
+    "pending": "#9e9e9e",
+    "queued": "#90caf9",
+    "running": "#f9a825",
+    "completed": "#2e7d32",
+    "failed": "#c62828",
+}
 
 
-def session_report(session: ProcessingSession) -> pd.DataFrame:
+class RecordView(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def depth(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def finished_at(self) -> float | None: ...
+    @property
+    def worker(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def cycle(self) -> bool: ...
+
+
+class SessionView(Protocol):
+    """What the reports read of a session."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def root_path(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def max_workers(self) -> int: ...
+    @property
+    def counts(self) -> dict[str, int]: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def nodes(self) -> Mapping[int, RecordView]: ...
+    @property
+    def recent_errors(self) -> Iterable[tuple[str, str]]: ...
+
+
+# ------------------------------------------------------------------------------ DataFrames
+
+
+def session_report(session: SessionView) -> pd.DataFrame:
     """One row per node; times are seconds since the session started."""
     rows = [
         {
@@ -49,7 +116,7 @@ def session_report(session: ProcessingSession) -> pd.DataFrame:
             "error": r.error,
             "cycle": r.cycle,
         }
-        for r in session.nodes.values()
+        for r in list(session.nodes.values())
     ]
     frame = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     frame["depth"] = frame["depth"].astype("Int64")
@@ -59,7 +126,7 @@ def session_report(session: ProcessingSession) -> pd.DataFrame:
     return frame.sort_values(["finished_at", "path"], na_position="last").reset_index(drop=True)
 
 
-def session_summary(session: ProcessingSession) -> pd.DataFrame:
+def session_summary(session: SessionView) -> pd.DataFrame:
     """A one-row frame: counts, wall time, throughput, node times and worker utilisation."""
     report = session_report(session)
     durations = report["duration_s"].dropna().to_numpy(dtype=float)
@@ -91,60 +158,106 @@ def session_summary(session: ProcessingSession) -> pd.DataFrame:
     ).set_index("session_id")
 
 
-def session_html(session: ProcessingSession) -> str:
-    """A small HTML card for Jupyter."""
-    c = session.counts
-    total = max(session.total, 1)
-    colours = {"completed": "#2e7d32", "failed": "#c62828", "in_progress": "#f9a825"}
-    bar = "".join(
-        f'<div style="width:{100 * c[k] / total:.2f}%;background:{v}"></div>'
-        for k, v in colours.items()
+# ------------------------------------------------------------------------------------ HTML
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a view of a session shows, read from it in one go."""
+
+    session_id: str
+    root_path: str
+    state: str
+    counts: dict[str, int]
+    total: int
+    elapsed_s: float
+    throughput: float
+    eta_s: float | None
+    errors: tuple[tuple[str, str], ...]
+
+
+def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
+    counts = session.counts
+    finished = counts["completed"] + counts["failed"]
+    elapsed = session.elapsed_s
+    rate = finished / elapsed if elapsed > 0 else 0.0
+    remaining = max(session.total - finished, 0)
+    eta = remaining / rate if rate > 0 and session.status == "running" else None
+    return Snapshot(
+        session_id=session.session_id,
+        root_path=session.root_path,
+        state=session.status,
+        counts=counts,
+        total=session.total,
+        elapsed_s=elapsed,
+        throughput=rate,
+        eta_s=eta,
+        errors=tuple(list(session.recent_errors)[-max_errors:]),
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``; ``-`` for unknown."""
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def stats_line(snap: Snapshot) -> str:
+    """Elapsed time, throughput, ETA and cycle breaks, as plain text."""
+    return (
+        f"elapsed {format_duration(snap.elapsed_s)}, {snap.throughput:.1f} nodes/s, "
+        f"ETA {format_duration(snap.eta_s)}, cycles {snap.counts['cycles']}"
+    )
+
+
+def session_html(source: SessionView | Snapshot, *, stop_button: bool | None = None) -> str:
+    """The session as static HTML (no JavaScript): a bar per node state, numbers, errors.
+
+    ``stop_button`` adds the dashboard's Stop button (enabled when True, greyed when False).
+    """
+    snap = source if isinstance(source, Snapshot) else snapshot(source)
+    total = max(snap.total, 1)
+    rows = "".join(
+        "<div style='display:flex;align-items:center;margin:2px 0'>"
+        f"<span style='width:90px'>{state}</span>"
+        "<div style='width:320px;height:12px;background:#eee;border-radius:3px'>"
+        f"<div style='width:{100 * snap.counts.get(state, 0) / total:.1f}%;height:100%;"
+        f"background:{colour};border-radius:3px'></div></div>"
+        f"<span style='margin-left:8px' class='count-{state}'>"
+        f"{snap.counts.get(state, 0)} / {snap.total}</span></div>"
+        for state, colour in STATE_COLOURS.items()
     )
     errors = "".join(
-        f"<li><code>{html.escape(p)}</code>: {html.escape(e)}</li>"
-        for p, e in deque(session.recent_errors, maxlen=5)
+        f"<div style='color:#c62828'><code>{html.escape(p)}</code>: {html.escape(e)}</div>"
+        for p, e in snap.errors
     )
-    return (
-        '<div style="font-family:sans-serif;border:1px solid #ccc;border-radius:6px;'
-        'padding:8px;max-width:640px">'
-        f"<b>Session</b> <code>{session.session_id}</code> "
-        f"<b>{html.escape(session.status)}</b> "
-        f"root <code>{html.escape(session.root_path)}</code><br>"
-        f"{c['completed']} completed, {c['failed']} failed, {c['pending']} pending, "
-        f"{c['in_progress']} in progress of {session.total}; {c['cycles']} cycle breaks; "
-        f"{session.elapsed_s:.1f} s"
-        '<div style="display:flex;height:10px;background:#eee;margin-top:4px">'
-        f"{bar}</div>" + (f"<ul>{errors}</ul>" if errors else "") + "</div>"
-    )
-
-
-def plot_timeline(session: ProcessingSession) -> Figure:
-    """Busy workers over time, and completions per second."""
-    from matplotlib.figure import Figure
-
-    report = session_report(session).dropna(subset=["started_at", "finished_at"])
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    busy_ax, rate_ax = fig.subplots(2, 1, sharex=True)
-    if len(report):
-        events = sorted(
-            [(t, 1) for t in report["started_at"]] + [(t, -1) for t in report["finished_at"]]
+    button = ""
+    if stop_button is not None:
+        disabled = "" if stop_button else " disabled"
+        button = (
+            "<button class='stop' style='background:#d32f2f;color:white;border:none;"
+            f"padding:6px 16px;margin-top:6px'{disabled}>&#9632; Stop</button>"
         )
-        times, level, xs, ys = 0.0, 0, [0.0], [0]
-        for t, d in events:
-            xs.append(t)
-            ys.append(level)
-            level += d
-            xs.append(t)
-            ys.append(level)
-            times = t
-        busy_ax.plot(xs, ys, color="#1565c0")
-        busy_ax.axhline(session.max_workers, color="#999", linestyle="--", linewidth=1)
-        width = max(times / 50, 0.05)
-        bins = np.arange(0, times + width, width)
-        hist, edges = np.histogram(report["finished_at"], bins=bins)
-        rate_ax.bar(edges[:-1], hist / width, width=width, align="edge", color="#2e7d32")
-    busy_ax.set_ylabel("busy workers")
-    busy_ax.set_title(f"session {session.session_id[:8]} ({session.status})")
-    rate_ax.set_ylabel("nodes / s")
-    rate_ax.set_xlabel("seconds since start")
-    return fig
+    return (
+        "<div class='blarify-session' style='font-family:sans-serif;font-size:14px;"
+        "border:1px solid #ccc;border-radius:6px;padding:8px;width:560px'>"
+        f"<div><b>Session</b> <code>{html.escape(snap.session_id)}</code> &nbsp; "
+        f"<b class='state'>{html.escape(snap.state)}</b> &nbsp; root "
+        f"<code>{html.escape(snap.root_path)}</code></div>{rows}"
+        f"<div>{html.escape(stats_line(snap))}</div>{errors}{button}</div>"
+    )
+
+
+def session_text(source: SessionView | Snapshot) -> str:
+    """The session on one line of plain text."""
+    snap = source if isinstance(source, Snapshot) else snapshot(source)
+    c = snap.counts
+    return (
+        f"session {snap.session_id} {snap.state}: {c['completed']} completed, "
+        f"{c['failed']} failed, {c.get('running', 0)} running, {c.get('queued', 0)} queued, "
+        f"{c['pending']} pending of {snap.total}; {stats_line(snap)}"
+    )

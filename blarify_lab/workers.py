@@ -85,6 +85,13 @@ class WorkerPool(Executor):
             for thread in self._threads:
                 thread.join()
 
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Leaving normally waits for the (idle) workers; leaving on an error abandons them."""
+        if exc is None:
+            self.shutdown(wait=True)
+        else:
+            self.abandon()
+
     def abandon(self) -> None:
         """Cancel queued work and return at once; running calls end on their own."""
         self.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from blarify_lab import FalkorDBManager, GraphDB, Neo4jManager
+from blarify_lab.db import FalkorDBManager, GraphDB, Neo4jManager
 from blarify_lab.embedded import EmbeddedFalkorDB
 
 NEO4J_IMAGE = "neo4j:5.26-community"

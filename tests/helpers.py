@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from blarify_lab import GraphDB
+from blarify_lab.db import GraphDB
+from blarify_lab.prompts import parse_prompt
 
 
 def slow_llm(delay: float) -> Callable[[str], str]:
@@ -21,7 +22,7 @@ def slow_llm(delay: float) -> Callable[[str], str]:
 
     def llm(prompt: str) -> str:
         time.sleep(delay)
-        return "doc " + prompt.splitlines()[2]
+        return "doc Path: " + parse_prompt(prompt).path
 
     return llm
 
@@ -108,10 +109,11 @@ def start_session_process(
         f"""
         import sys, time
         import blarify_lab as bl
+        from blarify_lab.prompts import parse_prompt
         db = bl.connect()
         def llm(prompt):
             time.sleep({delay!r})
-            return "doc " + prompt.splitlines()[2]
+            return "doc Path: " + parse_prompt(prompt).path
         announced = []
         def progress(session):
             if not announced:

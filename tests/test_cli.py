@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from blarify_lab import FalkorDBManager, queries
+from blarify_lab import queries
 from blarify_lab.cli import main
+from blarify_lab.db import FalkorDBManager
 
 from .helpers import make_tree
 

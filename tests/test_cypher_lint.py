@@ -1,4 +1,4 @@
-"""Every query the library sends, checked by Neo4j's own Cypher front end.
+"""Every query the library (and the benchmarks' baseline) sends, checked by Neo4j's own Cypher front end.
 
 No Neo4j server runs here, so `@neo4j-cypher/language-support` (``lintCypherQuery``, pinned in
 ``tests/cypher_lint/package-lock.json``) does Neo4j's semantic analysis in Node. In CI a missing
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import baseline_queries as baseline
 from blarify_lab import queries
 
 LINT_DIR = Path(__file__).parent / "cypher_lint"
@@ -53,6 +54,94 @@ def lint_queries(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
+def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every builder called with representative arguments: ``(name, query, params)``."""
+    sid = "0123456789abcdef0123456789abcdef"
+    s: dict[str, Any] = {"session_id": sid}
+    return [
+        ("find_node_query", queries.find_node_query(), {"node_path": "/a.py"}),
+        ("node_content_query", queries.node_content_query(), {"node_path": "/a.py"}),
+        (
+            "initialize_processing_session_query",
+            queries.initialize_processing_session_query(sid),
+            s,
+        ),
+        (
+            "initialize_processing_session_query",
+            queries.initialize_processing_session_query(
+                sid, scope="subtree", relationship_type="CALLS"
+            ),
+            {**s, "root_path": "/a.py"},
+        ),
+        ("scope_edges_query", queries.scope_edges_query(sid, "CALLS"), s),
+        ("scope_node_ids_query", queries.scope_node_ids_query(sid), s),
+        (
+            "mark_processing_status_query",
+            baseline.mark_processing_status_query(sid),
+            {**s, "node_path": "/a.py", "status": "completed"},
+        ),
+        (
+            "mark_processing_status_batch_query",
+            baseline.mark_processing_status_batch_query(sid),
+            {**s, "node_paths": ["/a.py"], "status": "failed"},
+        ),
+        (
+            "advance_session_query",
+            queries.advance_session_query(sid),
+            {**s, "completed": [1], "failed": [2], "claim": [3, 4]},
+        ),
+        (
+            "get_processable_nodes_query",
+            baseline.get_processable_nodes_query(sid, "CONTAINS"),
+            {**s, "batch_size": 10},
+        ),
+        ("session_status_counts_query", baseline.session_status_counts_query(sid), s),
+        ("cleanup_session_query", queries.cleanup_session_query(sid), s),
+        (
+            "cleanup_session_query",
+            queries.cleanup_session_query(sid, batched=True),
+            {**s, "batch_size": 10_000},
+        ),
+        (
+            "save_documentation_query",
+            queries.save_documentation_query(),
+            {**s, "node_ids": [1], "texts": ["doc"]},
+        ),
+        (
+            "register_session_query",
+            queries.register_session_query(),
+            {
+                **s,
+                "root_path": "/a.py",
+                "scope": "graph",
+                "relationship_type": "CONTAINS",
+                "host": "h",
+                "pid": 1,
+                "timeout_s": None,
+                "heartbeat_interval_s": 5.0,
+            },
+        ),
+        (
+            "heartbeat_query",
+            queries.heartbeat_query(),
+            {**s, "completed": 1, "failed": 0, "running": 1, "queued": 0, "total": 2},
+        ),
+        ("delete_session_registry_query", queries.delete_session_registry_query(), s),
+        ("list_registered_sessions_query", queries.list_registered_sessions_query(), {}),
+        ("list_status_keys_query", queries.list_status_keys_query(), {}),
+        (
+            "create_nodes_query",
+            queries.create_nodes_query("FUNCTION"),
+            {"rows": [{"path": "/a.py"}]},
+        ),
+        (
+            "create_edges_query",
+            queries.create_edges_query("CALLS"),
+            {"sources": [1], "targets": [2]},
+        ),
+    ]
+
+
 def _problems(result: dict[str, Any]) -> list[str]:
     return [
         f"{'error' if d['severity'] == 1 else 'warning'}: {d['message']}"
@@ -64,7 +153,7 @@ def _problems(result: dict[str, Any]) -> list[str]:
 def test_every_library_query_passes_neo4j_lint() -> None:
     examples = [
         {"name": name, "query": query, "parameters": params}
-        for name, query, params in queries.example_queries()
+        for name, query, params in example_queries()
     ]
     failures = [
         f"{r['name']}: {'; '.join(_problems(r))}\n    {r['query']}"
@@ -77,12 +166,11 @@ def test_every_library_query_passes_neo4j_lint() -> None:
 def test_every_query_builder_is_linted() -> None:
     builders = {
         name
-        for name, fn in inspect.getmembers(queries, inspect.isfunction)
-        if name.endswith("_query")
-        and not name.startswith("_")
-        and fn.__module__ == queries.__name__
+        for module in (queries, baseline)
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if name.endswith("_query") and not name.startswith("_") and fn.__module__ == module.__name__
     }
-    linted = {name for name, _, _ in queries.example_queries()}
+    linted = {name for name, _, _ in example_queries()}
     assert builders, "no builders found"
     assert builders <= linted, f"builders missing from example_queries(): {builders - linted}"
 

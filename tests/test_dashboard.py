@@ -8,8 +8,9 @@ import time
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import GraphDB, RecursiveDFSProcessor
+from blarify_lab import RecursiveDFSProcessor
 from blarify_lab.dashboard import SessionDashboard
+from blarify_lab.db import GraphDB
 
 from .helpers import make_tree, no_leftovers, slow_llm
 

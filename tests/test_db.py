@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import FalkorDBManager, GraphDB
+from blarify_lab.db import FalkorDBManager, GraphDB
 from blarify_lab.embedded import STATE_FILE, EmbeddedFalkorDB
 
 VALUES: list[object] = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import GraphDB
+from blarify_lab.db import GraphDB
 
 pytestmark = pytest.mark.neo4j_integration
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import GraphDB, RecursiveDFSProcessor
-from blarify_lab.processor import CYCLE_MARK, ERROR_MARK
+from blarify_lab import RecursiveDFSProcessor
+from blarify_lab.db import GraphDB
+from blarify_lab.prompts import CYCLE_MARK, ERROR_MARK, parse_prompt
 
 from .helpers import registry_nodes, session_nodes
 
@@ -53,7 +54,7 @@ class RecordingLLM:
         self.rng = random.Random(7)
 
     def get_completion(self, prompt: str) -> str:
-        path = next(line[6:] for line in prompt.splitlines() if line.startswith("Path: "))
+        path = parse_prompt(prompt).path
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from blarify_lab import GraphDB
+from benchmarks import baseline_queries as baseline
 from blarify_lab import queries as q
+from blarify_lab.db import GraphDB
 
 pytestmark = pytest.mark.neo4j_integration
 
@@ -78,7 +79,7 @@ def test_mark_moves_node_through_statuses(db_manager: GraphDB) -> None:
     _init(db_manager, sid)
     for status in ("in_progress", "completed"):
         rows = db_manager.run_query(
-            q.mark_processing_status_query(sid),
+            baseline.mark_processing_status_query(sid),
             {"session_id": sid, "node_path": "/parent/child2", "status": status},
         )
         assert rows[0]["updated"] == 1
@@ -91,7 +92,7 @@ def test_batched_mark(db_manager: GraphDB) -> None:
     sid = _sid()
     _init(db_manager, sid)
     rows = db_manager.run_query(
-        q.mark_processing_status_batch_query(sid),
+        baseline.mark_processing_status_batch_query(sid),
         {"session_id": sid, "node_paths": ["/parent/child1", "/parent/child2"], "status": "failed"},
     )
     assert rows[0]["updated"] == 2
@@ -104,7 +105,7 @@ def test_mark_does_not_touch_nodes_outside_the_session(db_manager: GraphDB) -> N
     _tree(db_manager)
     sid = _sid()
     rows = db_manager.run_query(
-        q.mark_processing_status_query(sid),
+        baseline.mark_processing_status_query(sid),
         {"session_id": sid, "node_path": "/parent", "status": "completed"},
     )
     assert rows[0]["updated"] == 0
@@ -113,14 +114,14 @@ def test_mark_does_not_touch_nodes_outside_the_session(db_manager: GraphDB) -> N
 
 def _processable(db: GraphDB, sid: str, batch_size: int = 10) -> set[str]:
     rows = db.run_query(
-        q.get_processable_nodes_query(sid), {"session_id": sid, "batch_size": batch_size}
+        baseline.get_processable_nodes_query(sid), {"session_id": sid, "batch_size": batch_size}
     )
     return {r["path"] for r in rows}
 
 
 def _complete(db: GraphDB, sid: str, paths: set[str]) -> None:
     db.run_query(
-        q.mark_processing_status_batch_query(sid),
+        baseline.mark_processing_status_batch_query(sid),
         {"session_id": sid, "node_paths": sorted(paths), "status": "completed"},
     )
 
@@ -147,7 +148,7 @@ def test_failed_children_count_as_finished(db_manager: GraphDB) -> None:
     sid = _sid()
     _init(db_manager, sid)
     db_manager.run_query(
-        q.mark_processing_status_batch_query(sid),
+        baseline.mark_processing_status_batch_query(sid),
         {
             "session_id": sid,
             "node_paths": ["/parent/child1/grandchild", "/parent/child2"],
@@ -227,13 +228,12 @@ BAD_IDS = [
 def test_every_session_builder_rejects_bad_ids(bad: Any) -> None:
     builders = [
         q.initialize_processing_session_query,
-        q.mark_processing_status_query,
-        q.mark_processing_status_batch_query,
-        q.mark_status_by_ids_query,
+        baseline.mark_processing_status_query,
+        baseline.mark_processing_status_batch_query,
         q.advance_session_query,
-        q.get_processable_nodes_query,
+        baseline.get_processable_nodes_query,
         q.cleanup_session_query,
-        q.session_status_counts_query,
+        baseline.session_status_counts_query,
         q.scope_edges_query,
     ]
     for build in builders:
@@ -247,7 +247,7 @@ def test_every_session_builder_rejects_bad_ids(bad: Any) -> None:
 def test_relationship_types_are_validated(bad: str) -> None:
     sid = _sid()
     with pytest.raises(ValueError, match="relationship type"):
-        q.get_processable_nodes_query(sid, bad)
+        baseline.get_processable_nodes_query(sid, bad)
     with pytest.raises(ValueError, match="relationship type"):
         q.scope_edges_query(sid, bad)
     with pytest.raises(ValueError, match="label"):

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import FalkorDBManager, GraphDB, RecursiveDFSProcessor
+from blarify_lab import RecursiveDFSProcessor
+from blarify_lab.db import FalkorDBManager, GraphDB
 from blarify_lab.embedded import EmbeddedFalkorDB, _answers_ping, _free_port  # pyright: ignore[reportPrivateUsage]
-from blarify_lab.processor import ERROR_MARK, MAX_SOURCE_CHARS
+from blarify_lab.prompts import ERROR_MARK, MAX_SOURCE_CHARS, parse_prompt
 
 from .helpers import (
     InThreads,
@@ -289,7 +290,7 @@ def test_thousand_children_and_a_megabyte_of_source(db_manager: GraphDB) -> None
     prompts: list[str] = []
 
     def llm(prompt: str) -> str:
-        if prompt.splitlines()[2] == "Path: /big.py":
+        if parse_prompt(prompt).path == "/big.py":
             prompts.append(prompt)
         return "described"
 

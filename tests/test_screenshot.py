@@ -20,7 +20,7 @@ import pytest
 from ipywidgets.embed import embed_minimal_html
 
 import blarify_lab as bl
-from blarify_lab import FalkorDBManager
+from blarify_lab.db import FalkorDBManager
 
 from .helpers import make_tree
 

@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import GraphDB, RecursiveDFSProcessor
+from benchmarks import baseline_queries as baseline
+from blarify_lab import RecursiveDFSProcessor
 from blarify_lab import queries as q
-from blarify_lab.sessions import remove_session_traces
+from blarify_lab.db import GraphDB
+from blarify_lab.registry import remove_session_traces
 
 from .helpers import (
     InThreads,
@@ -74,7 +76,14 @@ def test_last_session_statuses(db_manager: GraphDB) -> None:
     proc.process_node("/root")
     s = proc.last_session
     assert s is not None and s.status == "completed" and s.finished_at is not None
-    assert s.counts == {"pending": 0, "in_progress": 0, "completed": 9, "failed": 0, "cycles": 0}
+    assert s.counts == {
+        "pending": 0,
+        "queued": 0,
+        "running": 0,
+        "completed": 9,
+        "failed": 0,
+        "cycles": 0,
+    }
     assert len(s.session_id) == 32 and s.finished_at >= s.started_at
 
     timed = RecursiveDFSProcessor(
@@ -271,7 +280,7 @@ def test_orphaned_status_keys_are_found_and_cleaned(db_manager: GraphDB) -> None
     sid = uuid.uuid4().hex
     db_manager.run_query(q.initialize_processing_session_query(sid), {"session_id": sid})
     db_manager.run_query(
-        q.mark_processing_status_query(sid),
+        baseline.mark_processing_status_query(sid),
         {"session_id": sid, "node_path": "/root/c1", "status": "completed"},
     )
     listed = bl.list_sessions(db_manager)

@@ -1,46 +1,47 @@
-"""Processing sessions: what one run is, its registry entry and heartbeat, and leftover cleanup.
+"""The session registry in the graph: register, heartbeat, list, and clean up sessions.
 
-A session's state lives in the graph as ``processing_status_<session_id>`` on each node of its
-scope, plus one ``BLARIFY_SESSION`` registry node whose heartbeat a background thread refreshes.
-Whatever a killed process leaves behind is found by ``list_sessions`` and removed by
-``cleanup_session`` / ``cleanup_leftovers``.
+A running session has one ``BLARIFY_SESSION`` node whose heartbeat a daemon thread refreshes,
+and a ``processing_status_<session_id>`` property on every node of its scope.
+``session_lifecycle`` is the whole life of one session as a context manager: register, beat,
+run the body, then remove every trace, however the body ends. What a killed process leaves
+behind is found by ``list_sessions`` and removed by ``cleanup_session`` / ``cleanup_leftovers``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
 from .errors import SessionCleanupError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from .session import ProcessingSession, describe_error, status_for
 
 __all__ = [
-    "NodeRecord",
-    "ProcessingSession",
-    "SessionCleanupError",
+    "DEFAULT_HEARTBEAT_INTERVAL_S",
+    "Heartbeat",
     "cleanup_leftovers",
     "cleanup_session",
     "list_sessions",
+    "remove_session_traces",
+    "session_lifecycle",
 ]
 
 log = logging.getLogger("blarify_lab")
 
-SessionStatus = Literal["running", "completed", "failed", "timed_out", "cancelled"]
 DEFAULT_HEARTBEAT_INTERVAL_S = 5.0
 STALE_AFTER_HEARTBEATS = 3
 CLEANUP_BATCH_SIZE = 10_000
+STATE_COUNTS = ["pending", "queued", "running", "in_progress", "completed", "failed"]
 SESSION_COLUMNS = [
     "session_id",
     "state",
@@ -49,128 +50,12 @@ SESSION_COLUMNS = [
     "heartbeat_age_s",
     "host",
     "pid",
-    "pending",
-    "in_progress",
-    "completed",
-    "failed",
+    *STATE_COUNTS,
     "nodes",
 ]
 
 
-@dataclass(slots=True)
-class NodeRecord:
-    """What happened to one node in a session."""
-
-    node_id: int
-    path: str = ""
-    labels: tuple[str, ...] = ()
-    depth: int | None = None
-    status: str = "pending"
-    started_at: float | None = None
-    finished_at: float | None = None
-    worker: str | None = None
-    error: str | None = None
-    cycle: bool = False
-
-
-@dataclass(eq=False)
-class ProcessingSession:
-    """One run of ``process_node``: its id, status, timing, counts and per-node records."""
-
-    session_id: str
-    root_path: str
-    scope: q.Scope = "graph"
-    relationship_type: str = "CONTAINS"
-    max_workers: int = 1
-    timeout: float | None = None
-    status: SessionStatus = "running"
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    finished_at: datetime | None = None
-    total: int = 0
-    error: str | None = None
-    nodes: dict[int, NodeRecord] = field(default_factory=dict[int, NodeRecord], repr=False)
-    recent_errors: deque[tuple[str, str]] = field(
-        default_factory=lambda: deque(maxlen=10), repr=False
-    )
-    _counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(q.NODE_STATUSES, 0), repr=False
-    )
-    cycles: int = 0
-    _t0: float = field(default_factory=time.perf_counter, repr=False)
-    _t_end: float | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    # ----------------------------------------------------------------- updated by the processor
-    def _set_total(self, total: int) -> None:
-        with self._lock:
-            self.total = total
-            self._counts = dict.fromkeys(q.NODE_STATUSES, 0)
-            self._counts["pending"] = total
-
-    def _move(self, old: str, new: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[old] -= n
-            self._counts[new] += n
-
-    def _finish(self, status: SessionStatus, error: str | None = None) -> None:
-        self._t_end = time.perf_counter()
-        self.finished_at = datetime.now(UTC)
-        self.status = status
-        self.error = error
-
-    # -------------------------------------------------------------------------------- reading
-    @property
-    def id(self) -> str:
-        """The session id (same as ``session_id``)."""
-        return self.session_id
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Nodes per status (pending, in_progress, completed, failed) and ``cycles``."""
-        with self._lock:
-            return {**self._counts, "cycles": self.cycles}
-
-    @property
-    def elapsed_s(self) -> float:
-        return (self._t_end or time.perf_counter()) - self._t0
-
-    @property
-    def done(self) -> bool:
-        return self.status != "running"
-
-    def report(self) -> pd.DataFrame:
-        """One row per node: path, labels, depth, status, timing, worker, error, cycle flag."""
-        from .reports import session_report
-
-        return session_report(self)
-
-    def summary(self) -> pd.DataFrame:
-        """Counts, wall time, throughput, node-time statistics and worker utilisation."""
-        from .reports import session_summary
-
-        return session_summary(self)
-
-    def plot_timeline(self) -> Figure:
-        """A matplotlib figure of busy workers over time and completions per second."""
-        from .reports import plot_timeline
-
-        return plot_timeline(self)
-
-    def __repr__(self) -> str:
-        c = self.counts
-        return (
-            f"<ProcessingSession {self.session_id} {self.status} root={self.root_path!r} "
-            f"{c['completed']}/{self.total} completed, {c['failed']} failed, "
-            f"{self.elapsed_s:.1f}s>"
-        )
-
-    def _repr_html_(self) -> str:
-        from .reports import session_html
-
-        return session_html(self)
-
-
-# ------------------------------------------------------------------- registry and heartbeat
+# ----------------------------------------------------------------- one session's lifecycle
 
 
 class Heartbeat:
@@ -203,6 +88,8 @@ class Heartbeat:
                         "session_id": self._session.session_id,
                         "completed": c["completed"],
                         "failed": c["failed"],
+                        "running": c["running"],
+                        "queued": c["queued"],
                         "total": self._session.total,
                     },
                 )
@@ -210,10 +97,8 @@ class Heartbeat:
                 log.warning("heartbeat of session %s failed: %s", self._session.session_id, err)
 
 
-def register_session(
-    db: GraphDB, session: ProcessingSession, *, host: str, pid: int, heartbeat_interval: float
-) -> None:
-    """Create the session's registry node."""
+def register_session(db: GraphDB, session: ProcessingSession, *, heartbeat_interval: float) -> None:
+    """Create the session's registry node (host, pid and heartbeat interval included)."""
     db.run_query(
         q.register_session_query(),
         {
@@ -221,12 +106,62 @@ def register_session(
             "root_path": session.root_path,
             "scope": session.scope,
             "relationship_type": session.relationship_type,
-            "host": host,
-            "pid": pid,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
             "timeout_s": session.timeout,
             "heartbeat_interval_s": heartbeat_interval,
         },
     )
+
+
+@contextmanager
+def session_lifecycle(
+    db: GraphDB, session: ProcessingSession, *, heartbeat_interval: float
+) -> Iterator[ProcessingSession]:
+    """Register ``session``, keep its heartbeat, run the body, then remove every trace.
+
+    The session ends ``completed`` when the body returns, else with the status its exception
+    calls for (set by the body first if it already ended the session). A failure to clean up
+    is raised as ``SessionCleanupError`` when nothing else is, else added to the exception in
+    flight as a note; the first error is the one raised.
+    """
+    try:
+        register_session(db, session, heartbeat_interval=heartbeat_interval)
+    except BaseException as err:
+        session.end(status_for(err), describe_error(err))
+        raise
+    heartbeat = Heartbeat(db, session, heartbeat_interval)
+    try:
+        heartbeat.start()
+        yield session
+    except BaseException as err:
+        heartbeat.stop()
+        session.end(status_for(err), describe_error(err))
+        _clean(db, session.session_id, err)
+        raise
+    heartbeat.stop()
+    session.end("completed")
+    _clean(db, session.session_id, None)
+
+
+def _clean(db: GraphDB, session_id: str, in_flight: BaseException | None) -> None:
+    """Remove a session's traces; an interrupt landing meanwhile waits until they are gone."""
+    interrupted: BaseException | None = None
+    for _attempt in range(3):
+        try:
+            remove_session_traces(db, session_id)
+            break
+        except KeyboardInterrupt as err:  # finish the cleanup first, then honour it
+            interrupted = interrupted or err
+        except Exception as err:
+            failure = SessionCleanupError(session_id, err)
+            log.error("%s", failure)
+            if in_flight is None and interrupted is None:
+                raise failure from err
+            (in_flight or interrupted or err).add_note(str(failure))
+            break
+    if interrupted is not None and in_flight is None:
+        raise interrupted
 
 
 def remove_session_traces(
@@ -235,7 +170,7 @@ def remove_session_traces(
     """Remove a session's status property from every node, then its registry node.
 
     Works in batches of ``batch_size`` nodes so that no transaction grows with the graph.
-    Returns how many nodes carried the session's property.
+    Returns how many nodes carried the session's property. Documentation is never touched.
     """
     q.validate_session_id(session_id)
     params: dict[str, Any] = {"session_id": session_id, "batch_size": batch_size}
@@ -254,7 +189,7 @@ def remove_session_traces(
 # -------------------------------------------------------------------- leftovers: list / clean
 
 
-def _parse_duration(value: float | int | str | timedelta | None) -> float | None:
+def parse_duration(value: float | int | str | timedelta | None) -> float | None:
     """Seconds from 90, 90.0, '90s', '15m', '2h', '1d' or a timedelta; None stays None."""
     if value is None:
         return None
@@ -282,9 +217,11 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
 
     ``state`` is ``active`` while the heartbeat is fresh, ``stale`` once it is older than
     ``stale_after`` (default: three of the session's own heartbeat intervals), and ``orphaned``
-    when nodes carry a session's status with no registry entry.
+    when nodes carry a session's status with no registry entry. ``in_progress`` counts the
+    nodes claimed in the graph: ``running`` of them are with a worker (as of the last
+    heartbeat), ``queued`` wait for one.
     """
-    threshold = _parse_duration(stale_after)
+    threshold = parse_duration(stale_after)
     rows: dict[str, dict[str, Any]] = {}
     for rec in db.run_query(q.list_registered_sessions_query(), {}):
         s: dict[str, Any] = rec["session"]
@@ -294,35 +231,29 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
         age = (now - int(beat)) / 1000.0 if beat is not None else None
         interval = float(s.get("heartbeat_interval_s") or DEFAULT_HEARTBEAT_INTERVAL_S)
         limit = threshold if threshold is not None else STALE_AFTER_HEARTBEATS * interval
+        state = "active" if age is not None and age <= limit else "stale"
         rows[sid] = {
             "session_id": sid,
-            "state": "active" if age is not None and age <= limit else "stale",
+            "state": state,
             "root_path": s.get("root_path"),
             "started_at": _ms_to_datetime(s.get("started_at")),
             "heartbeat_age_s": age,
             "host": s.get("host"),
             "pid": s.get("pid"),
+            "running": int(s.get("running") or 0) if state == "active" else 0,
         }
     for rec in db.run_query(q.list_status_keys_query(), {}):
         sid = str(rec["key"])[len(q.STATUS_PREFIX) :]
-        row = rows.setdefault(
-            sid,
-            {
-                "session_id": sid,
-                "state": "orphaned",
-                "root_path": None,
-                "started_at": None,
-                "heartbeat_age_s": None,
-                "host": None,
-                "pid": None,
-            },
-        )
+        row = rows.setdefault(sid, {"session_id": sid, "state": "orphaned"})
         status = str(rec["status"])
         row[status] = row.get(status, 0) + int(rec["count"])
     frame = pd.DataFrame(list(rows.values()), columns=SESSION_COLUMNS)
-    for status in q.NODE_STATUSES:
+    for status in STATE_COUNTS:
         frame[status] = frame[status].fillna(0).astype("int64")
-    frame["nodes"] = frame[list(q.NODE_STATUSES)].sum(axis=1).astype("int64")
+    frame["running"] = frame[["running", "in_progress"]].min(axis=1)
+    frame["queued"] = frame["in_progress"] - frame["running"]
+    frame["nodes"] = frame[["pending", "in_progress", "completed", "failed"]].sum(axis=1)
+    frame["nodes"] = frame["nodes"].astype("int64")
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     frame["heartbeat_age_s"] = frame["heartbeat_age_s"].astype("float64")
     frame = frame.sort_values(["state", "session_id"], kind="stable")
@@ -333,7 +264,7 @@ def cleanup_session(db: GraphDB, session_id: str) -> int:
     """Remove one session's traces (status properties and registry node); returns nodes cleaned.
 
     The id is validated before any query runs. Removing a session that is still running makes
-    that run fail; check ``list_sessions`` first.
+    that run fail; check ``list_sessions`` first. Stored documentation is never touched.
     """
     q.validate_session_id(session_id)
     return remove_session_traces(db, session_id)

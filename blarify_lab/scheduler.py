@@ -1,0 +1,267 @@
+"""The scheduler of one session: keep every worker busy, one database round trip per batch.
+
+It reads the session's structure once into a ``graph.DependencyGraph``, hands ready nodes to
+the worker pool as soon as a worker frees up, and writes finished states and claims the next
+batch in one query (``advance_session_query``), with hysteresis so that round trips stay few
+and large. Workers never touch the database; what they need travels in ``SessionRun``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from . import queries as q
+from .db import GraphDB
+from .errors import NodeNotFoundError, SessionCancelled, SessionStateLostError
+from .graph import DependencyGraph, depths
+from .progress import SessionProgress
+from .prompts import ChildText, NodeContent, compose_text, error_description
+from .session import NodeRecord, ProcessingSession, describe_error
+from .workers import WorkerPool
+
+__all__ = ["Completions", "Scheduler", "SessionRun"]
+
+log = logging.getLogger("blarify_lab")
+
+FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
+Completions = queue.SimpleQueue["Future[tuple[str, bool]] | None"]
+
+
+@dataclass
+class SessionRun:
+    """The in-memory side of one running session (the scheduler's, and its workers')."""
+
+    session: ProcessingSession
+    root_id: int
+    cancel: threading.Event
+    completions: Completions  # finished futures (done-callbacks); None only wakes the loop
+    graph: DependencyGraph = field(default_factory=lambda: DependencyGraph(()))
+    content: dict[int, NodeContent] = field(default_factory=dict[int, NodeContent])
+    descriptions: dict[int, str] = field(default_factory=dict[int, str])
+    texts: dict[int, str] = field(default_factory=dict[int, str])
+    text_users: dict[int, int] = field(default_factory=dict[int, int])
+    errors: dict[int, str] = field(default_factory=dict[int, str])
+    path_ids: dict[str, int] = field(default_factory=dict[str, int])
+    unflushed: dict[str, list[int]] = field(default_factory=dict[str, list[int]])
+    docs: dict[int, str] = field(default_factory=dict[int, str])
+    last_flush: float = 0.0
+
+    def children(self, node_id: int) -> list[ChildText]:
+        """The node's children as its prompt and text see them (None where not known)."""
+        nodes = self.session.nodes
+        return [
+            ChildText(nodes[c].path, self.descriptions.get(c), self.texts.get(c))
+            for c in self.graph.children.get(node_id, ())
+        ]
+
+    def text(self, node_id: int, description: str, max_text_chars: int) -> str:
+        """The node's text: its path, ``description`` and its children's texts."""
+        path = self.session.nodes[node_id].path
+        children = self.children(node_id)
+        return compose_text(path, description, children, max_text_chars=max_text_chars)
+
+
+class Scheduler:
+    """Runs one session's nodes through a worker pool, leaves first."""
+
+    def __init__(
+        self,
+        db: GraphDB,
+        run: SessionRun,
+        *,
+        max_workers: int,
+        work: Callable[[SessionRun, int], tuple[str, bool]],
+        max_text_chars: int,
+        save_documentation: bool,
+    ) -> None:
+        self.db_manager = db
+        self.run = run
+        self.max_workers = max_workers
+        self.work = work
+        self.max_text_chars = max_text_chars
+        self.save_documentation = save_documentation
+
+    def initialise(self) -> None:
+        """Mark the scope pending and read its structure into memory.
+
+        Two queries (mark, edges); a third lists the scope's ids only when some node has no
+        edge inside the scope. The client's cost is per value returned, so this stays small.
+        """
+        run = self.run
+        session = run.session
+        sid = session.session_id
+        init = self.db_manager.run_query(
+            q.initialize_processing_session_query(
+                sid, scope=session.scope, relationship_type=session.relationship_type
+            ),
+            {"session_id": sid, "root_path": session.root_path},
+        )
+        expected = int(init[0]["count"]) if init else 0
+        edges = self.db_manager.run_query(
+            q.scope_edges_query(sid, session.relationship_type), {"session_id": sid}
+        )
+        graph = DependencyGraph((int(r["parent"]), [int(c) for c in r["children"]]) for r in edges)
+        if len(graph) < expected:  # nodes with no edge in the scope
+            rows = self.db_manager.run_query(q.scope_node_ids_query(sid), {"session_id": sid})
+            graph = DependencyGraph(
+                ((int(r["parent"]), [int(c) for c in r["children"]]) for r in edges),
+                (int(i) for i in rows[0]["node_ids"]),
+            )
+        if len(graph) != expected:
+            log.warning(
+                "session %s: %d nodes marked but %d found; was the graph changed meanwhile?",
+                sid,
+                expected,
+                len(graph),
+            )
+        run.graph = graph
+        run.text_users = {i: len(ps) for i, ps in graph.parents.items()}
+        run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
+        found = depths(graph.children, run.root_id)
+        session.begin({i: NodeRecord(node_id=i, depth=found.get(i)) for i in graph.children})
+        if run.root_id not in graph:
+            raise NodeNotFoundError(
+                f"node {session.root_path!r} is not part of the session's scope"
+            )
+
+    def schedule(self, pool: WorkerPool, deadline: float | None, reporter: SessionProgress) -> None:
+        """Keep every worker busy: submit ready nodes as soon as a worker frees up."""
+        run = self.run
+        session = run.session
+        ready: deque[int] = deque(run.graph.ready())
+        running: dict[Future[tuple[str, bool]], int] = {}
+        # Hysteresis keeps database round trips few and large: while 1.5x max_workers tasks
+        # are in flight every worker is busy and has work queued, so results may pile up;
+        # below that, claim at once whatever is ready, topping up to 3x the pool size.
+        low, high = (self.max_workers * 3 + 1) // 2, self.max_workers * 3
+        finished = 0
+        while True:
+            if run.cancel.is_set():
+                raise SessionCancelled(f"session {session.session_id} was cancelled")
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(
+                    f"session {session.session_id} timed out after {session.timeout:g} s "
+                    f"with {finished} of {session.total} nodes documented; its state was "
+                    "removed from the graph"
+                )
+            if ready and len(running) < low:
+                batch = [ready.popleft() for _ in range(min(len(ready), high - len(running)))]
+                for node_id in self._advance(run, batch):
+                    future = pool.submit(self.work, run, node_id)
+                    running[future] = node_id
+                    future.add_done_callback(run.completions.put)
+                continue
+            if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
+                self._advance(run, [])
+            if not running:
+                if finished >= session.total or not run.graph.pending:
+                    self._advance(run, [])
+                    return
+                ready.extend(run.graph.break_cycles())
+                session.cycles = len(run.graph.cycle_sources)
+                continue
+            wait = None if deadline is None else max(0.0, deadline - now)
+            if run.unflushed:
+                flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
+                wait = flush_in if wait is None else min(wait, flush_in)
+            try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
+                done = [run.completions.get(timeout=wait)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    done.append(run.completions.get_nowait())
+                except queue.Empty:
+                    break
+            results: list[tuple[int, str, bool]] = []
+            for future in done:
+                if future is None:
+                    continue
+                node_id = running.pop(future)
+                err = future.exception()
+                if err is None:
+                    results.append((node_id, *future.result()))
+                elif isinstance(err, Exception):  # the unit of work itself failed
+                    run.errors[node_id] = describe_error(err)
+                    results.append(
+                        (
+                            node_id,
+                            run.text(node_id, error_description(err), self.max_text_chars),
+                            False,
+                        )
+                    )
+                else:
+                    raise err
+            if results:
+                finished += len(results)
+                ready.extend(self._finish(run, results))
+                reporter.update(len(results))
+
+    def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
+        """One round trip: write the states of finished nodes and claim ``claim``.
+
+        Returns the claimed ids, with what their workers need kept in memory.
+        """
+        sid = run.session.session_id
+        completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
+        rows = self.db_manager.run_query(
+            q.advance_session_query(sid),
+            {"session_id": sid, "completed": completed, "failed": failed, "claim": claim},
+        )
+        run.unflushed.clear()
+        run.last_flush = time.monotonic()
+        if run.docs:
+            self.db_manager.run_query(
+                q.save_documentation_query(),
+                {"session_id": sid, "node_ids": list(run.docs), "texts": list(run.docs.values())},
+            )
+            run.docs.clear()
+        claimed: list[int] = []
+        for row in rows:
+            node_id = int(row["node_id"])
+            path = str(row["path"])
+            labels = tuple(str(label) for label in row["labels"])
+            run.content[node_id] = NodeContent(path, labels, row["name"], row["text"])
+            run.path_ids.setdefault(path, node_id)
+            run.session.claimed(node_id, path, labels)
+            run.graph.claim(node_id)
+            claimed.append(node_id)
+        if len(claimed) < len(claim):  # removed from the graph, or its state removed under us
+            raise SessionStateLostError(sid, len(claim) - len(claimed))
+        return claimed
+
+    def _finish(self, run: SessionRun, results: list[tuple[int, str, bool]]) -> list[int]:
+        """Record finished nodes (the graph is told on the next round trip); return parents
+        that became ready."""
+        newly_ready: list[int] = []
+        for node_id, text, ok in results:
+            cycle = node_id in run.graph.cycle_sources
+            run.session.finished(node_id, ok=ok, error=run.errors.pop(node_id, None), cycle=cycle)
+            run.unflushed.setdefault("completed" if ok else "failed", []).append(node_id)
+            run.texts[node_id] = text
+            if ok and self.save_documentation:
+                run.docs[node_id] = text
+            run.content.pop(node_id, None)
+            for child in run.graph.children.get(node_id, ()):
+                self._release_text(run, child)
+            newly_ready.extend(run.graph.finish(node_id))
+            if run.text_users.get(node_id, 0) == 0:
+                run.texts.pop(node_id, None)
+        return newly_ready
+
+    def _release_text(self, run: SessionRun, node_id: int) -> None:
+        left = run.text_users.get(node_id, 0) - 1
+        run.text_users[node_id] = left
+        if left <= 0:
+            run.texts.pop(node_id, None)
+            run.descriptions.pop(node_id, None)
+
+    # ------------------------------------------------------------------------------ workers

@@ -1,0 +1,207 @@
+"""What one run of ``process_node`` is: a ``ProcessingSession`` with a ``NodeRecord`` per node.
+
+No database and no pandas here: the processor updates a session through its package-internal
+methods (``begin``, ``claimed``, ``started``, ``finished``, ``end``) from the scheduler and
+worker threads, and everything that reads it (reports, the dashboard, progress bars) gets
+consistent counts under one lock. A node moves ``pending -> queued`` (claimed from the graph,
+waiting for a free worker) ``-> running`` (a worker has it) ``-> completed | failed``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from .errors import SessionCancelled
+from .queries import Scope
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .figures import TimelineFigure
+
+__all__ = [
+    "NODE_STATES",
+    "NodeRecord",
+    "ProcessingSession",
+    "SessionStatus",
+    "describe_error",
+    "status_for",
+]
+
+SessionStatus = Literal["running", "completed", "failed", "timed_out", "cancelled"]
+NodeState = Literal["pending", "queued", "running", "completed", "failed"]
+NODE_STATES: tuple[NodeState, ...] = ("pending", "queued", "running", "completed", "failed")
+RECENT_ERRORS = 10
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    """What happened to one node in a session (times are seconds since the session started)."""
+
+    node_id: int
+    path: str = ""
+    labels: tuple[str, ...] = ()
+    depth: int | None = None
+    status: NodeState = "pending"
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    error: str | None = None
+    cycle: bool = False
+
+
+@dataclass(eq=False)
+class ProcessingSession:
+    """One run of ``process_node``: its id, status, timing, counts and per-node records."""
+
+    session_id: str
+    root_path: str
+    scope: Scope = "graph"
+    relationship_type: str = "CONTAINS"
+    max_workers: int = 1
+    timeout: float | None = None
+    status: SessionStatus = "running"
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    total: int = 0
+    error: str | None = None
+    cycles: int = 0
+    nodes: dict[int, NodeRecord] = field(default_factory=dict[int, NodeRecord], repr=False)
+    recent_errors: deque[tuple[str, str]] = field(
+        default_factory=lambda: deque(maxlen=RECENT_ERRORS), repr=False
+    )
+    _counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(NODE_STATES, 0), repr=False
+    )
+    _t0: float = field(default_factory=time.perf_counter, repr=False)
+    _t_end: float | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ------------------------------------------------------- updated by the processor only
+    def clock(self) -> float:
+        """Seconds since the session was created (the time base of every ``NodeRecord``)."""
+        return time.perf_counter() - self._t0
+
+    def begin(self, records: dict[int, NodeRecord]) -> None:
+        """The session's scope is known: one pending record per node."""
+        with self._lock:
+            self.nodes = records
+            self.total = len(records)
+            self._counts = dict.fromkeys(NODE_STATES, 0)
+            self._counts["pending"] = len(records)
+
+    def claimed(self, node_id: int, path: str, labels: tuple[str, ...]) -> None:
+        """The node was claimed from the graph and waits for a worker."""
+        record = self.nodes[node_id]
+        with self._lock:
+            record.path, record.labels = path, labels
+            self._move(record, "queued")
+
+    def started(self, node_id: int, worker: str) -> None:
+        """A worker took the node."""
+        record = self.nodes[node_id]
+        with self._lock:
+            record.started_at = self.clock()
+            record.worker = worker
+            self._move(record, "running")
+
+    def finished(
+        self, node_id: int, *, ok: bool, error: str | None = None, cycle: bool = False
+    ) -> None:
+        """The node is documented (``ok``) or failed with ``error``."""
+        record = self.nodes[node_id]
+        with self._lock:
+            if record.finished_at is None:
+                record.finished_at = self.clock()
+            record.cycle = cycle
+            if not ok:
+                record.error = error or record.error or "failed"
+                self.recent_errors.append((record.path, record.error))
+            self._move(record, "completed" if ok else "failed")
+
+    def end(self, status: SessionStatus, error: str | None = None) -> None:
+        """The session is over (before its state is removed from the graph)."""
+        with self._lock:
+            if self._t_end is not None:
+                return
+            self._t_end = time.perf_counter()
+            self.finished_at = datetime.now(UTC)
+            self.status = status
+            self.error = error
+
+    def _move(self, record: NodeRecord, new: NodeState) -> None:
+        self._counts[record.status] -= 1
+        self._counts[new] += 1
+        record.status = new
+
+    # ---------------------------------------------------------------------------- reading
+    @property
+    def id(self) -> str:
+        """The session id (same as ``session_id``)."""
+        return self.session_id
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Nodes per state (pending, queued, running, completed, failed) and ``cycles``."""
+        with self._lock:
+            return {**self._counts, "cycles": self.cycles}
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self._t_end or time.perf_counter()) - self._t0
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    def report(self) -> pd.DataFrame:
+        """One row per node: path, labels, depth, status, timing, worker, error, cycle flag."""
+        from .reports import session_report
+
+        return session_report(self)
+
+    def summary(self) -> pd.DataFrame:
+        """Counts, wall time, throughput, node-time statistics and worker utilisation."""
+        from .reports import session_summary
+
+        return session_summary(self)
+
+    def plot_timeline(self) -> TimelineFigure:
+        """A figure of busy workers over time and completions per second (shows as a PNG)."""
+        from .figures import plot_timeline
+
+        return plot_timeline(self)
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (
+            f"<ProcessingSession {self.session_id} {self.status} root={self.root_path!r} "
+            f"{c['completed']}/{self.total} completed, {c['failed']} failed, "
+            f"{self.elapsed_s:.1f}s>"
+        )
+
+    def _repr_html_(self) -> str:
+        from .reports import session_html
+
+        return session_html(self)
+
+
+def status_for(err: BaseException | None) -> SessionStatus:
+    """The status a session ends with when ``err`` ended it (``None``: completed)."""
+    if err is None:
+        return "completed"
+    if isinstance(err, TimeoutError):
+        return "timed_out"
+    if isinstance(err, SessionCancelled | KeyboardInterrupt):
+        return "cancelled"
+    return "failed"
+
+
+def describe_error(err: BaseException) -> str:
+    """``Type: message`` on one line."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
