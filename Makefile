@@ -1,4 +1,6 @@
-# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+# The two commands of the README: `make demo` and `make test`. Both set up what they need:
+# the demo only the library (Python, no Node), the tests everything (dev tools, notebooks,
+# the Neo4j Cypher lint and the widget renderer, both from npm).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,13 +9,19 @@ WIDGET_DIR := tests/widget_render
 
 .PHONY: venv demo test test-fast check notebooks clean
 
-venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed
-
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+
+$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,openai]'
+	touch $@ $(VENV)/.installed-core
+
+venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed
 
 $(LINT_DIR)/node_modules/.installed: $(LINT_DIR)/package-lock.json
 	npm ci --prefix $(LINT_DIR) --no-audit --no-fund --loglevel=error
@@ -23,7 +31,7 @@ $(WIDGET_DIR)/node_modules/.installed: $(WIDGET_DIR)/package-lock.json
 	npm ci --prefix $(WIDGET_DIR) --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: venv  ## load a real package into the embedded database and document it
+demo: $(VENV)/.installed-core  ## load a real package into an embedded database and document it
 	$(BIN)/blarify-lab demo
 
 test: venv  ## the whole suite: library tests on every available backend, and the notebooks

@@ -169,7 +169,19 @@ def _connect(uri: str | None) -> FalkorDBManager | Neo4jManager:
     except GraphDBError as err:
         db.close()
         raise UserError(_one_line(err)) from None
+    _say_database(db, embedded=uri is None and not os.environ.get(URI_ENV_VAR))
     return db
+
+
+def _say_database(db: FalkorDBManager | Neo4jManager, *, embedded: bool) -> None:
+    """Name the database in use, on one line of stderr (a URI never carries a password)."""
+    if embedded:
+        from .embedded import default_data_dir
+
+        where = f"embedded FalkorDB {db.uri} (data in {default_data_dir()})"
+    else:
+        where = db.uri if isinstance(db, FalkorDBManager) else f"Neo4j {db.uri} as {db.user}"
+    print(f"{PROG}: database {where}", file=sys.stderr)
 
 
 @contextmanager
@@ -187,6 +199,7 @@ def _throwaway_database() -> Iterator[FalkorDBManager | Neo4jManager]:
     finally:
         if saved is not None:
             os.environ[URI_ENV_VAR] = saved
+    print(f"{PROG}: database embedded FalkorDB {db.uri} (throwaway data directory)", file=sys.stderr)
     with db:
         yield db
 

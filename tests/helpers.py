@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from blarify_lab.db import GraphDB
@@ -46,6 +46,47 @@ class InThreads:
         for t in self._threads:
             t.join(timeout)
         return [self.results[i] for i in range(len(self._threads))]
+
+
+class QueryRecorder:
+    """Records every query sent through ``db.run_query`` while active, with its params and rows.
+
+    Each call goes to the real database, unless ``before(query, params)`` raises first (to
+    simulate a failure at a chosen point). Use as a context manager.
+    """
+
+    def __init__(
+        self, db: GraphDB, before: Callable[[str, Mapping[str, Any]], None] | None = None
+    ) -> None:
+        self.db = db
+        self.before = before
+        self.calls: list[tuple[str, dict[str, Any], list[dict[str, Any]] | None]] = []
+        self._original = db.run_query
+
+    @property
+    def queries(self) -> list[str]:
+        return [query for query, _, _ in self.calls]
+
+    def writes(self) -> list[str]:
+        """The recorded queries that write (CREATE, MERGE, SET, DELETE, REMOVE)."""
+        words = ("CREATE", "MERGE", "SET ", "DELETE", "REMOVE")
+        return [query for query in self.queries if any(w in query for w in words)]
+
+    def _run(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        call = (query, dict(params or {}), None)
+        self.calls.append(call)
+        if self.before is not None:
+            self.before(query, call[1])
+        rows = self._original(query, params)
+        self.calls[self.calls.index(call)] = (query, call[1], rows)
+        return rows
+
+    def __enter__(self) -> QueryRecorder:
+        self.db.run_query = self._run  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.db.run_query  # type: ignore[misc]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -65,7 +65,9 @@ def test_process_prints_documentation_and_writes_report(
         ]
     )
     assert code == 0
-    assert capsys.readouterr().out.startswith("/root\n")
+    out = capsys.readouterr()
+    assert out.out.startswith("/root\n")
+    assert f"blarify-lab: database {uri}" in out.err, "the CLI names the database it uses"
     assert len(pd.read_csv(tmp_path / "r.csv")) == 10
 
 
@@ -104,7 +106,9 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
-    assert "Traceback" not in err and err.startswith("blarify-lab: error:")
+    lines = err.splitlines()
+    assert "Traceback" not in err and lines[-1].startswith("blarify-lab: error:")
+    assert len(lines) == 1 or (len(lines) == 2 and lines[0].startswith("blarify-lab: database "))
 
 
 def test_usage_errors_exit_2() -> None:

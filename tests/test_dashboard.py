@@ -14,8 +14,6 @@ from blarify_lab.db import GraphDB
 
 from .helpers import make_tree, no_leftovers, slow_llm
 
-pytestmark = pytest.mark.neo4j_integration
-
 
 def test_dashboard_follows_a_running_session_and_ends_with_its_counts(db_manager: GraphDB) -> None:
     make_tree(db_manager, 10, 3)

@@ -33,14 +33,12 @@ VALUES: list[object] = [
 ]
 
 
-@pytest.mark.neo4j_integration
 @pytest.mark.parametrize("value", VALUES, ids=[repr(v)[:20] for v in VALUES])
 def test_parameter_round_trip(db_manager: GraphDB, value: object) -> None:
     rows = db_manager.run_query("RETURN $v AS v", {"v": value})
     assert rows == [{"v": value}]
 
 
-@pytest.mark.neo4j_integration
 def test_node_comes_back_as_plain_dict_of_properties(db_manager: GraphDB) -> None:
     props = {"path": "/a.py", "n": 3, "f": 1.5, "ok": True, "tags": ["x", "y"]}
     rows = db_manager.run_query(
@@ -50,14 +48,12 @@ def test_node_comes_back_as_plain_dict_of_properties(db_manager: GraphDB) -> Non
     assert type(rows[0]["n"]) is dict
 
 
-@pytest.mark.neo4j_integration
 def test_many_records_and_columns(db_manager: GraphDB) -> None:
     rows = db_manager.run_query("UNWIND range(1, 500) AS i RETURN i, i * 2 AS j", {})
     assert len(rows) == 500
     assert rows[0] == {"i": 1, "j": 2} and rows[-1] == {"i": 500, "j": 1000}
 
 
-@pytest.mark.neo4j_integration
 def test_parameters_are_not_interpreted_as_cypher(db_manager: GraphDB) -> None:
     evil = "x'}) MATCH (m) DETACH DELETE m //"
     db_manager.run_query("CREATE (:FILE {path: 'keep'})", {})
@@ -66,7 +62,6 @@ def test_parameters_are_not_interpreted_as_cypher(db_manager: GraphDB) -> None:
     assert [r["p"] for r in rows] == sorted(["keep", evil])
 
 
-@pytest.mark.neo4j_integration
 def test_bad_query_carries_backend_message(db_manager: GraphDB) -> None:
     with pytest.raises(bl.QueryError) as info:
         db_manager.run_query("MATCH (n RETURN n", {})
@@ -74,7 +69,6 @@ def test_bad_query_carries_backend_message(db_manager: GraphDB) -> None:
     assert isinstance(info.value, bl.GraphDBError)
 
 
-@pytest.mark.neo4j_integration
 def test_context_manager_closes(db_manager: GraphDB) -> None:
     with db_manager as db:
         assert db.run_query("RETURN 1 AS x", {}) == [{"x": 1}]

@@ -10,8 +10,6 @@ import pytest
 import blarify_lab as bl
 from blarify_lab.db import GraphDB
 
-pytestmark = pytest.mark.neo4j_integration
-
 
 @pytest.fixture
 def package(tmp_path: Path) -> Path:

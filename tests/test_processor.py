@@ -15,9 +15,7 @@ from blarify_lab import RecursiveDFSProcessor
 from blarify_lab.db import GraphDB
 from blarify_lab.prompts import CYCLE_MARK, ERROR_MARK, parse_prompt
 
-from .helpers import registry_nodes, session_nodes
-
-pytestmark = pytest.mark.neo4j_integration
+from .helpers import QueryRecorder, registry_nodes, session_nodes
 
 
 def _worker_threads() -> list[threading.Thread]:
@@ -265,20 +263,13 @@ def test_empty_completion_is_a_node_error(db_manager: GraphDB) -> None:
 
 def test_missing_path_raises_before_any_state_is_written(db_manager: GraphDB) -> None:
     db_manager.run_query("CREATE (:FILE {path: '/there.py'})", {})
-    seen: list[str] = []
-    original = db_manager.run_query
-
-    def spy(query: str, params: Any = None) -> Any:
-        seen.append(query)
-        return original(query, params)
-
     proc = RecursiveDFSProcessor(db_manager, RecordingLLM(), progress=False)
-    db_manager.run_query = spy  # type: ignore[method-assign]
-    try:
-        with pytest.raises(bl.NodeNotFoundError, match=r"/not/there\.py"):
-            proc.process_node("/not/there.py")
-    finally:
-        del db_manager.run_query  # type: ignore[misc]
+    with (
+        QueryRecorder(db_manager) as recorder,
+        pytest.raises(bl.NodeNotFoundError, match=r"/not/there\.py"),
+    ):
+        proc.process_node("/not/there.py")
+    seen = recorder.queries
     assert len(seen) == 1 and "SET" not in seen[0] and "CREATE" not in seen[0]
     assert session_nodes(db_manager) == 0 and registry_nodes(db_manager) == 0
 

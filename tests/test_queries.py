@@ -11,8 +11,6 @@ from benchmarks import baseline_queries as baseline
 from blarify_lab import queries as q
 from blarify_lab.db import GraphDB
 
-pytestmark = pytest.mark.neo4j_integration
-
 
 def _sid() -> str:
     return uuid.uuid4().hex

@@ -23,6 +23,7 @@ from blarify_lab.prompts import ERROR_MARK, MAX_SOURCE_CHARS, parse_prompt
 
 from .helpers import (
     InThreads,
+    QueryRecorder,
     graph_fingerprint,
     make_tree,
     no_leftovers,
@@ -125,7 +126,6 @@ def test_connection_drop_recovers_or_fails_clearly(restartable_server: Callable[
 # --------------------------------------------------------------------------------- load
 
 
-@pytest.mark.neo4j_integration
 def test_eight_sessions_at_once_four_threads_four_processes(
     db_manager: GraphDB, db_env: dict[str, str]
 ) -> None:
@@ -218,7 +218,6 @@ NASTY_PATHS = [
 ]
 
 
-@pytest.mark.neo4j_integration
 def test_hostile_paths_travel_only_as_parameters(db_manager: GraphDB) -> None:
     db_manager.run_query(
         "CREATE (r:FOLDER {path: '/nasty'}) WITH r UNWIND $paths AS p "
@@ -226,22 +225,13 @@ def test_hostile_paths_travel_only_as_parameters(db_manager: GraphDB) -> None:
         {"paths": NASTY_PATHS},
     )
     before = graph_fingerprint(db_manager)
-    sent: list[str] = []
-    original = db_manager.run_query
-
-    def spy(query: str, params: Any = None) -> Any:
-        sent.append(query)
-        return original(query, params)
-
-    db_manager.run_query = spy  # type: ignore[method-assign]
-    try:
+    with QueryRecorder(db_manager) as recorder:
         proc = RecursiveDFSProcessor(db_manager, bl.ExtractiveSummarizer(), progress=False)
         text = proc.process_node("/nasty")
         for path in NASTY_PATHS:
             one = proc.process_node(path)
             assert one.startswith(path + "\n")
-    finally:
-        del db_manager.run_query  # type: ignore[misc]
+    sent = recorder.queries
     for path in NASTY_PATHS:
         assert path.replace("\n", "\n  ") in text  # child sections are indented line by line
         for piece in (path, "DETACH DELETE", "it's", "ｐａｔｈ"):
@@ -269,7 +259,6 @@ def test_bad_settings_rejected_before_any_query(kwargs: dict[str, Any]) -> None:
         RecursiveDFSProcessor(NoQueries(), slow_llm(0), **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.neo4j_integration
 def test_empty_graph_and_unknown_path(db_manager: GraphDB) -> None:
     proc = RecursiveDFSProcessor(db_manager, slow_llm(0), progress=False)
     with pytest.raises(bl.NodeNotFoundError, match="no code node"):
@@ -279,7 +268,6 @@ def test_empty_graph_and_unknown_path(db_manager: GraphDB) -> None:
     assert no_leftovers(db_manager)
 
 
-@pytest.mark.neo4j_integration
 def test_thousand_children_and_a_megabyte_of_source(db_manager: GraphDB) -> None:
     big = "x = 1\n" * (1_000_000 // 6)
     db_manager.run_query(

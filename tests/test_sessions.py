@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -21,6 +22,7 @@ from blarify_lab.registry import remove_session_traces
 
 from .helpers import (
     InThreads,
+    QueryRecorder,
     graph_fingerprint,
     make_tree,
     no_leftovers,
@@ -32,9 +34,6 @@ from .helpers import (
     wait_for,
     wait_started,
 )
-
-pytestmark = pytest.mark.neo4j_integration
-
 
 # ------------------------------------------------------------------------------ lifecycle
 
@@ -100,22 +99,19 @@ def test_exception_from_the_database_layer_fails_the_session_and_cleans_up(
     db_manager: GraphDB,
 ) -> None:
     make_tree(db_manager, 3, 1)
-    original = db_manager.run_query
     calls = {"n": 0}
 
-    def flaky(query: str, params: Any = None) -> Any:
-        if "$claim" in query and params and params["completed"]:  # mid-session, not the start
+    def flaky(query: str, params: Mapping[str, Any]) -> None:
+        if "$claim" in query and params["completed"]:  # mid-session, not the start
             calls["n"] += 1
             raise bl.DatabaseUnavailableError("simulated: connection reset")
-        return original(query, params)
 
-    db_manager.run_query = flaky  # type: ignore[method-assign]
     proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
-    try:
-        with pytest.raises(bl.DatabaseUnavailableError, match="simulated"):
-            proc.process_node("/root")
-    finally:
-        del db_manager.run_query  # type: ignore[misc]
+    with (
+        QueryRecorder(db_manager, flaky),
+        pytest.raises(bl.DatabaseUnavailableError, match="simulated"),
+    ):
+        proc.process_node("/root")
     assert calls["n"] >= 1
     assert proc.last_session is not None and proc.last_session.status == "failed"
     assert no_leftovers(db_manager)
@@ -123,20 +119,14 @@ def test_exception_from_the_database_layer_fails_the_session_and_cleans_up(
 
 def test_cleanup_failure_is_raised_with_the_way_to_clean_later(db_manager: GraphDB) -> None:
     make_tree(db_manager, 3, 1)
-    original = db_manager.run_query
 
-    def no_cleanup(query: str, params: Any = None) -> Any:
+    def no_cleanup(query: str, params: Mapping[str, Any]) -> None:
         if "REMOVE" in query:
             raise bl.DatabaseUnavailableError("simulated: database gone")
-        return original(query, params)
 
-    db_manager.run_query = no_cleanup  # type: ignore[method-assign]
     proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
-    try:
-        with pytest.raises(bl.SessionCleanupError) as info:
-            proc.process_node("/root")
-    finally:
-        del db_manager.run_query  # type: ignore[misc]
+    with QueryRecorder(db_manager, no_cleanup), pytest.raises(bl.SessionCleanupError) as info:
+        proc.process_node("/root")
     sid = info.value.session_id
     assert sid in str(info.value)
     assert f"cleanup_session(db, '{sid}')" in str(info.value)
@@ -316,20 +306,9 @@ def test_active_sessions_are_kept_unless_forced(db_manager: GraphDB) -> None:
     "bad", ["", "abc", "0123456789abcdef0123456789abcde}", "0123456789abcdef0123456789abcd'1", None]
 )
 def test_cleanup_session_validates_before_any_query(db_manager: GraphDB, bad: Any) -> None:
-    sent: list[str] = []
-    original = db_manager.run_query
-
-    def spy(query: str, params: Any = None) -> Any:
-        sent.append(query)
-        return original(query, params)
-
-    db_manager.run_query = spy  # type: ignore[method-assign]
-    try:
-        with pytest.raises(ValueError, match="session id"):
-            bl.cleanup_session(db_manager, bad)
-    finally:
-        del db_manager.run_query  # type: ignore[misc]
-    assert sent == []
+    with QueryRecorder(db_manager) as sent, pytest.raises(ValueError, match="session id"):
+        bl.cleanup_session(db_manager, bad)
+    assert sent.queries == []
 
 
 def test_big_session_is_cleaned_in_batches(db_manager: GraphDB) -> None:
@@ -338,20 +317,9 @@ def test_big_session_is_cleaned_in_batches(db_manager: GraphDB) -> None:
     )
     sid = uuid.uuid4().hex
     db_manager.run_query(q.initialize_processing_session_query(sid), {"session_id": sid})
-    sent: list[Any] = []
-    original = db_manager.run_query
-
-    def spy(query: str, params: Any = None) -> Any:
-        rows = original(query, params)
-        sent.append(rows)
-        return rows
-
-    db_manager.run_query = spy  # type: ignore[method-assign]
-    try:
+    with QueryRecorder(db_manager) as sent:
         assert remove_session_traces(db_manager, sid, batch_size=10_000) == 25_000
-    finally:
-        del db_manager.run_query  # type: ignore[misc]
-    removed = [r[0]["removed"] for r in sent if r and "removed" in r[0]]
+    removed = [r[0]["removed"] for _, _, r in sent.calls if r and "removed" in r[0]]
     assert removed == [10_000, 10_000, 5_000]
     assert session_nodes(db_manager) == 0
     total = db_manager.run_query("MATCH (n:FILE) RETURN sum(n.keep) AS s", {})[0]["s"]
