@@ -199,7 +199,9 @@ def _throwaway_database() -> Iterator[FalkorDBManager | Neo4jManager]:
     finally:
         if saved is not None:
             os.environ[URI_ENV_VAR] = saved
-    print(f"{PROG}: database embedded FalkorDB {db.uri} (throwaway data directory)", file=sys.stderr)
+    print(
+        f"{PROG}: database embedded FalkorDB {db.uri} (throwaway data directory)", file=sys.stderr
+    )
     with db:
         yield db
 
