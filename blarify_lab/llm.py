@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from .prompts import parse_prompt
 
-__all__ = ["ExtractiveSummarizer", "LLMProvider", "as_llm_provider"]
+__all__ = ["ExtractiveSummarizer", "LLMProvider", "as_llm_provider", "model_identity"]
 
 
 @runtime_checkable
@@ -67,6 +68,26 @@ def as_llm_provider(llm: object) -> LLMProvider:
         f"{type(llm).__name__} is not an LLM provider: pass an object with "
         "get_completion(prompt) -> str, a chat model with invoke(prompt), or a callable"
     )
+
+
+def model_identity(llm: object) -> str:
+    """Who writes the descriptions, for documentation reuse: another identity, no reuse.
+
+    The provider's ``model`` attribute (or ``model_name``, as LangChain chat models have it)
+    when it is a string; else the provider's qualified class name (for a plain function, the
+    function's qualified name; for a bound method, its object's identity).
+    """
+    for attribute in ("model", "model_name"):
+        value = getattr(llm, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    owner = getattr(llm, "__self__", None)
+    if owner is not None and not isinstance(owner, type) and owner is not llm:
+        return model_identity(owner)
+    if inspect.isfunction(llm) or inspect.isbuiltin(llm):
+        return f"{llm.__module__}.{llm.__qualname__}"
+    cls = type(llm)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class ExtractiveSummarizer:

@@ -25,14 +25,17 @@ from . import queries as q
 from .db import GraphDB
 from .errors import NodeNotFoundError
 from .handles import SessionHandle
-from .llm import LLMProvider, as_llm_provider
+from .llm import LLMProvider, as_llm_provider, model_identity
 from .progress import ProgressCallback, SessionProgress
 from .prompts import (
     CYCLE_MARK,
+    DEFAULT_MAX_DESCRIPTION_CHARS,
     DEFAULT_MAX_TEXT_CHARS,
     NodeContent,
     build_prompt,
+    clean_description,
     error_description,
+    input_hash,
 )
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .scheduler import Completions, Scheduler, SessionRun
@@ -69,10 +72,11 @@ class RecursiveDFSProcessor:
         scope: q.Scope = "graph",
         hierarchy_relationship: str = "CONTAINS",
         call_relationship: str = "CALLS",
-        save_documentation: bool = False,
+        save_documentation: bool = True,
         progress: bool | ProgressCallback = True,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS,
     ) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
@@ -83,6 +87,14 @@ class RecursiveDFSProcessor:
             raise ValueError(f"max_text_chars must be a whole number, got {max_text_chars!r}")
         if max_text_chars < 200:
             raise ValueError(f"max_text_chars must be at least 200, got {max_text_chars!r}")
+        if (
+            isinstance(max_description_chars, bool)
+            or not isinstance(max_description_chars, int)
+            or max_description_chars < 100
+        ):
+            raise ValueError(
+                f"max_description_chars must be a whole number >= 100, got {max_description_chars!r}"
+            )
         self.db_manager = db_manager
         self.llm_provider = llm_provider
         self.max_workers = max_workers
@@ -93,7 +105,9 @@ class RecursiveDFSProcessor:
         self.save_documentation = save_documentation
         self.progress = progress
         self.max_text_chars = max_text_chars
+        self.max_description_chars = max_description_chars
         self.last_session: ProcessingSession | None = None
+        self.model = model_identity(llm_provider)  # a stored description's author
         self._provider = as_llm_provider(llm_provider)
 
     # ------------------------------------------------------------------------------ public
@@ -105,6 +119,7 @@ class RecursiveDFSProcessor:
         scope: q.Scope | None = None,
         timeout: float | None = None,
         progress: bool | ProgressCallback | None = None,
+        force: bool = False,
     ) -> str:
         """Run one session and return the documentation of ``node_path``.
 
@@ -112,8 +127,12 @@ class RecursiveDFSProcessor:
         (``CALLS``). ``scope="graph"`` documents every code node, ``"subtree"`` only what is
         reachable from ``node_path``. Raises ``TimeoutError`` when ``timeout`` seconds pass,
         ``NodeNotFoundError`` when no node has the path; cleans up in every case.
+
+        Each description is stored as it is made (``save_documentation``), and a node whose
+        prompt and model are those of its stored documentation is not asked again: a re-run
+        pays only for what changed. ``force=True`` asks the LLM about every node again.
         """
-        session = self._prepare(node_path, use_hierarchy, scope=scope, timeout=timeout)
+        session = self._prepare(node_path, use_hierarchy, scope=scope, timeout=timeout, force=force)
         return self._run(session, progress, threading.Event(), queue.SimpleQueue())
 
     def start(
@@ -124,13 +143,14 @@ class RecursiveDFSProcessor:
         scope: q.Scope | None = None,
         timeout: float | None = None,
         progress: bool | ProgressCallback | None = None,
+        force: bool = False,
     ) -> SessionHandle:
         """Start a session in a background thread and return its handle at once.
 
         The handle's ``result()`` waits for the documentation, ``cancel()`` stops the session
         and cleans up, ``dashboard()`` shows it live in Jupyter.
         """
-        session = self._prepare(node_path, use_hierarchy, scope=scope, timeout=timeout)
+        session = self._prepare(node_path, use_hierarchy, scope=scope, timeout=timeout, force=force)
         future: Future[str] = Future()
         cancel = threading.Event()
         completions: Completions = queue.SimpleQueue()
@@ -153,11 +173,16 @@ class RecursiveDFSProcessor:
 
     # ----------------------------------------------------------------------- session driver
     def _prepare(
-        self, node_path: str, use_hierarchy: bool, *, scope: q.Scope | None, timeout: float | None
+        self,
+        node_path: str,
+        use_hierarchy: bool,
+        *,
+        scope: q.Scope | None,
+        timeout: float | None,
+        force: bool,
     ) -> ProcessingSession:
         """Validate the request and create the session object (nothing is written yet)."""
-        if not isinstance(node_path, str) or not node_path:
-            raise ValueError(f"node_path must be a non-empty string, got {node_path!r}")
+        _check_path(node_path)
         session = ProcessingSession(
             session_id=uuid.uuid4().hex,
             root_path=node_path,
@@ -167,6 +192,7 @@ class RecursiveDFSProcessor:
             ),
             max_workers=self.max_workers,
             timeout=self.timeout if timeout is None else _check_timeout(timeout),
+            force=bool(force),
         )
         self.last_session = session
         return session
@@ -186,6 +212,7 @@ class RecursiveDFSProcessor:
             session.end(status_for(err), describe_error(err))
             raise
         run = SessionRun(session=session, root_id=root_id, cancel=cancel, completions=completions)
+        run.reuse = self.save_documentation and not session.force
         mode = self.progress if progress is None else progress
         with session_lifecycle(
             self.db_manager, session, heartbeat_interval=self.heartbeat_interval
@@ -206,6 +233,7 @@ class RecursiveDFSProcessor:
                         scheduler.schedule(pool, deadline, reporter)
                 except BaseException as err:
                     session.end(status_for(err), describe_error(err))
+                    _store_what_is_done(scheduler, err)
                     raise
                 session.end("completed")
             return run.texts[root_id]
@@ -247,21 +275,43 @@ class RecursiveDFSProcessor:
         prompt = build_prompt(
             run.content[node_id], run.children(node_id), max_text_chars=self.max_text_chars
         )
+        made_from = input_hash(self.model, prompt)
+        stored = run.stored.get(node_id)
+        cached = stored is not None and stored[0] == made_from
+        if stored is not None and cached:
+            description = stored[1]
+        else:
+            description = self._ask(run, node_id, prompt)
+            if node_id not in run.errors:
+                run.made[node_id] = {
+                    "node_id": node_id,
+                    "description": description,
+                    "input_hash": made_from,
+                    "model": self.model,
+                }
+        run.outcome[node_id] = (description, cached)
+        if node_id in run.graph.cycle_sources:
+            description = f"{CYCLE_MARK} {description}"
+        run.descriptions[node_id] = description
+        return run.text(node_id, description, self.max_text_chars)
+
+    def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
+        """The LLM's description of one node; ``[ERROR] ...`` (and the error noted) if it
+        fails. The answer is bounded and cleaned before it is kept."""
+        run.session.called_llm()
         try:
             description = self._provider.get_completion(prompt)
             if not isinstance(description, str):  # a provider object not made by as_llm_provider
                 raise TypeError(
                     f"the LLM provider returned {type(description).__name__}, expected str"
                 )
+            description = clean_description(description, self.max_description_chars)
             if not description.strip():
                 raise ValueError("the LLM provider returned an empty description")
         except Exception as err:
             run.errors[node_id] = describe_error(err)
-            description = error_description(err)
-        if node_id in run.graph.cycle_sources:
-            description = f"{CYCLE_MARK} {description}"
-        run.descriptions[node_id] = description
-        return run.text(node_id, description, self.max_text_chars)
+            return error_description(err)
+        return description
 
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no
@@ -277,6 +327,28 @@ class RecursiveDFSProcessor:
         run = SessionRun(session, node_id, threading.Event(), queue.SimpleQueue())
         run.content[node_id] = NodeContent(node_path, labels, row["name"], row["text"])
         return run, node_id
+
+
+def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:
+    """The session ends early: store the documentation it finished (best effort)."""
+    try:
+        scheduler.flush()
+    except Exception as flush_error:  # the database may be what failed
+        log.warning("could not store the finished documentation: %s", flush_error)
+        err.add_note("the documentation finished since the last write was not stored")
+
+
+def _check_path(path: object) -> str:
+    """A node path: a non-empty string with no NUL byte and no lone surrogate."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"node_path must be a non-empty string, got {path!r}")
+    if "\0" in path:
+        raise ValueError(f"node_path must not contain a NUL byte, got {path!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"node_path is not valid Unicode (a lone surrogate): {path!r}") from None
+    return path
 
 
 def _check_scope(scope: object) -> q.Scope:

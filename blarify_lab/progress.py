@@ -109,7 +109,11 @@ class SessionProgress:
     def _set_postfix(self) -> None:
         c = self._session.counts
         self._bar.set_postfix(
-            running=c["running"], failed=c["failed"], cycles=c["cycles"], refresh=False
+            running=c["running"],
+            cached=self._session.cached,
+            failed=c["failed"],
+            cycles=c["cycles"],
+            refresh=False,
         )
 
     def _notify(self) -> None:

@@ -21,12 +21,14 @@ A node's *text* is its path, its description, then its children's texts indented
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
     "CYCLE_MARK",
+    "DEFAULT_MAX_DESCRIPTION_CHARS",
     "DEFAULT_MAX_TEXT_CHARS",
     "ERROR_MARK",
     "MAX_CHILD_SUMMARY_CHARS",
@@ -35,9 +37,11 @@ __all__ = [
     "NodeContent",
     "ParsedPrompt",
     "build_prompt",
+    "clean_description",
     "compose_text",
     "error_description",
     "first_error_line",
+    "input_hash",
     "parse_prompt",
 ]
 
@@ -46,6 +50,7 @@ CYCLE_MARK = "[CYCLE_DETECTED]"
 DEFAULT_MAX_TEXT_CHARS = 4000
 MAX_SOURCE_CHARS = 6000
 MAX_CHILD_SUMMARY_CHARS = 500
+DEFAULT_MAX_DESCRIPTION_CHARS = 20_000
 INSTRUCTION = (
     "Write concise documentation for this node of a code graph, using its source and its "
     "children's documentation."
@@ -197,3 +202,25 @@ def first_error_line(text: str) -> str:
         if ERROR_MARK in line:
             return line.split(ERROR_MARK, 1)[1].strip()
     return "failed"
+
+
+def input_hash(model: str, prompt: str) -> str:
+    """What a description was made from: the model's identity and the prompt exactly as sent."""
+    digest = hashlib.sha256()
+    digest.update(model.encode("utf-8", "surrogatepass"))
+    digest.update(b"\0")
+    digest.update(prompt.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def clean_description(text: str, max_chars: int) -> str:
+    """An LLM's answer made safe to store: at most ``max_chars`` characters (cut with a
+    marker), no NUL bytes and no lone surrogates (each replaced by U+FFFD)."""
+    total = len(text)
+    if total > max_chars:
+        text = text[:max_chars]
+    text = text.replace("\0", "\ufffd")
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if total > max_chars:
+        text += f"\n[... cut at {max_chars:,} of {total:,} characters]"
+    return text

@@ -138,13 +138,26 @@ def scope_node_ids_query(session_id: str) -> str:
 
 
 def advance_session_query(session_id: str) -> str:
-    """The scheduler's one round trip: finish ``$completed`` and ``$failed``, claim ``$claim``.
+    """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
+    claim ``$claim``.
 
-    Lists of internal ids (each found by id, no scan). Claimed nodes move from ``pending`` to
-    ``in_progress`` and come back with what a prompt needs.
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model}``: each code node
+    gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second write,
+    from this session or another, updates it) that ``DESCRIBES`` it; the code node itself is
+    never changed. The other lists hold internal ids (each found by id, no scan). Claimed
+    nodes move from ``pending`` to ``in_progress`` and come back with what a prompt needs and
+    their stored documentation (``doc_hash``, ``doc_description``; null when there is none).
     """
     prop = status_property(session_id)
     return (
+        "UNWIND $docs AS doc "
+        f"MATCH (n) WHERE id(n) = doc.node_id AND {_in_scope('n')} "
+        f"MERGE (d:{DOCUMENTATION_LABEL} {{node_id: doc.node_id}}) "
+        f"MERGE (d)-[:{DESCRIBES}]->(n) "
+        "SET d.description = doc.description, d.input_hash = doc.input_hash, "
+        "d.model = doc.model, d.session_id = $session_id, d.updated_at = timestamp(), "
+        "d.node_path = n.path "
+        "WITH count(*) AS saved "
         "UNWIND $completed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'completed' "
         "WITH count(*) AS finished "
@@ -154,8 +167,10 @@ def advance_session_query(session_id: str) -> str:
         "UNWIND $claim AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
         f"SET n.{prop} = 'in_progress' "
+        "WITH n "
+        f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
     )
 
 
@@ -170,19 +185,38 @@ def cleanup_session_query(session_id: str, *, batched: bool = False) -> str:
     return f"MATCH (n) WHERE n.{prop} IS NOT NULL {limit}REMOVE n.{prop} RETURN count(n) AS removed"
 
 
-def save_documentation_query() -> str:
-    """Write each ``$texts[k]`` to a DOCUMENTATION node that DESCRIBES the node ``$node_ids[k]``.
+def documentation_constraint_query() -> str:
+    """Neo4j only: one ``DOCUMENTATION`` node per code node, even under concurrent sessions.
 
-    Idempotent: a second run updates the same documentation node.
+    (FalkorDB runs the write queries of one graph one at a time, so ``MERGE`` alone holds.)
     """
     return (
-        "UNWIND range(0, size($node_ids) - 1) AS k "
-        "WITH $node_ids[k] AS node_id, $texts[k] AS text "
-        f"MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} "
-        f"MERGE (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
-        "SET d.content = text, d.node_path = n.path, d.updated_at = timestamp(), "
-        "d.session_id = $session_id "
-        "RETURN count(d) AS saved"
+        f"CREATE CONSTRAINT blarify_documentation_node IF NOT EXISTS "
+        f"FOR (d:{DOCUMENTATION_LABEL}) REQUIRE d.node_id IS UNIQUE"
+    )
+
+
+def subtree_count_query(relationship_type: str = "CONTAINS") -> str:
+    """How many code nodes ``$root_path`` reaches through ``relationship_type`` (itself included)."""
+    rel = validate_identifier(relationship_type, "relationship type")
+    return (
+        f"MATCH (root) WHERE root.path = $root_path AND {_in_scope('root')} "
+        f"MATCH (root)-[:{rel}*0..]->(n) WHERE {_in_scope('n')} "
+        "RETURN count(DISTINCT n) AS count"
+    )
+
+
+def documentation_query() -> str:
+    """The stored documentation of ``$root_path`` and every code node whose path lies under it
+    (``$root_path/...`` or ``$root_path::...``), with what an export needs."""
+    return (
+        f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
+        "WHERE n.path = $root_path OR n.path STARTS WITH $root_path + '/' "
+        "OR n.path STARTS WITH $root_path + '::' "
+        "RETURN n.path AS path, labels(n) AS labels, n.name AS name, "
+        "n.start_line AS start_line, d.description AS description, d.model AS model, "
+        "d.session_id AS session_id, d.updated_at AS updated_at "
+        "ORDER BY path"
     )
 
 

@@ -40,6 +40,8 @@ REPORT_COLUMNS = [
     "worker",
     "error",
     "cycle",
+    "cached",
+    "description",
 ]
 STATE_COLOURS = {
     "pending": "#9e9e9e",
@@ -69,6 +71,10 @@ class RecordView(Protocol):
     def error(self) -> str | None: ...
     @property
     def cycle(self) -> bool: ...
+    @property
+    def cached(self) -> bool: ...
+    @property
+    def description(self) -> str | None: ...
 
 
 class SessionView(Protocol):
@@ -92,6 +98,14 @@ class SessionView(Protocol):
     def nodes(self) -> Mapping[int, RecordView]: ...
     @property
     def recent_errors(self) -> Iterable[tuple[str, str]]: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def llm_calls(self) -> int: ...
+    @property
+    def cached(self) -> int: ...
+    @property
+    def outside_subtree(self) -> int: ...
 
 
 # ------------------------------------------------------------------------------ DataFrames
@@ -115,6 +129,8 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "worker": r.worker,
             "error": r.error,
             "cycle": r.cycle,
+            "cached": r.cached,
+            "description": r.description,
         }
         for r in list(session.nodes.values())
     ]
@@ -123,6 +139,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
     for col in ("started_at", "finished_at", "duration_s"):
         frame[col] = frame[col].astype("float64")
     frame["cycle"] = frame["cycle"].astype(bool)
+    frame["cached"] = frame["cached"].astype(bool)
     return frame.sort_values(["finished_at", "path"], na_position="last").reset_index(drop=True)
 
 
@@ -143,6 +160,10 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "completed": counts["completed"],
                 "failed": counts["failed"],
                 "cycles": counts["cycles"],
+                "llm_calls": session.llm_calls,
+                "cached": session.cached,
+                "scope": session.scope,
+                "outside_subtree": session.outside_subtree,
                 "wall_s": round(wall, 3),
                 "nodes_per_s": round(finished / wall, 2) if wall > 0 else float("nan"),
                 "mean_node_s": float(np.mean(durations)) if len(durations) else float("nan"),
@@ -174,6 +195,8 @@ class Snapshot:
     throughput: float
     eta_s: float | None
     errors: tuple[tuple[str, str], ...]
+    llm_calls: int = 0
+    cached: int = 0
 
 
 def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
@@ -193,6 +216,8 @@ def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
         throughput=rate,
         eta_s=eta,
         errors=tuple(list(session.recent_errors)[-max_errors:]),
+        llm_calls=session.llm_calls,
+        cached=session.cached,
     )
 
 
@@ -207,10 +232,11 @@ def format_duration(seconds: float | None) -> str:
 
 
 def stats_line(snap: Snapshot) -> str:
-    """Elapsed time, throughput, ETA and cycle breaks, as plain text."""
+    """Elapsed time, throughput, ETA, LLM calls, reused documentation and cycle breaks."""
     return (
         f"elapsed {format_duration(snap.elapsed_s)}, {snap.throughput:.1f} nodes/s, "
-        f"ETA {format_duration(snap.eta_s)}, cycles {snap.counts['cycles']}"
+        f"ETA {format_duration(snap.eta_s)}, {snap.llm_calls} LLM calls, "
+        f"{snap.cached} cached, cycles {snap.counts['cycles']}"
     )
 
 

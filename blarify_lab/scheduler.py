@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,11 +27,17 @@ from .prompts import ChildText, NodeContent, compose_text, error_description
 from .session import NodeRecord, ProcessingSession, describe_error
 from .workers import WorkerPool
 
-__all__ = ["Completions", "Scheduler", "SessionRun"]
+__all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
 
 log = logging.getLogger("blarify_lab")
 
 FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
+
+
+class ScopeWarning(UserWarning):
+    """A session documents more than its root reaches (``scope="graph"``)."""
+
+
 Completions = queue.SimpleQueue["Future[tuple[str, bool]] | None"]
 
 
@@ -50,8 +57,13 @@ class SessionRun:
     errors: dict[int, str] = field(default_factory=dict[int, str])
     path_ids: dict[str, int] = field(default_factory=dict[str, int])
     unflushed: dict[str, list[int]] = field(default_factory=dict[str, list[int]])
-    docs: dict[int, str] = field(default_factory=dict[int, str])
     last_flush: float = 0.0
+    # durable documentation: what the graph holds for claimed nodes, and what to write
+    reuse: bool = True  # False with force=True or save_documentation=False
+    stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
+    made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
+    outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
+    docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known)."""
@@ -124,12 +136,39 @@ class Scheduler:
         run.graph = graph
         run.text_users = {i: len(ps) for i, ps in graph.parents.items()}
         run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
+        if session.scope == "graph":
+            self._say_scope(len(graph))
+        if run.reuse and getattr(self.db_manager, "backend", None) == "neo4j":
+            self.db_manager.run_query(q.documentation_constraint_query(), {})
         found = depths(graph.children, run.root_id)
         session.begin({i: NodeRecord(node_id=i, depth=found.get(i)) for i in graph.children})
         if run.root_id not in graph:
             raise NodeNotFoundError(
                 f"node {session.root_path!r} is not part of the session's scope"
             )
+
+    def _say_scope(self, total: int) -> None:
+        """A scope="graph" session that reaches beyond the root's subtree says so first."""
+        session = self.run.session
+        rows = self.db_manager.run_query(
+            q.subtree_count_query(session.relationship_type), {"root_path": session.root_path}
+        )
+        inside = int(rows[0]["count"]) if rows else 0
+        session.outside_subtree = max(total - inside, 0)
+        if session.outside_subtree:
+            warnings.warn(
+                f"session {session.session_id}: scope='graph' documents all {total} code nodes "
+                f"of the graph, of which {session.outside_subtree} lie outside the {inside} "
+                f"that {session.root_path!r} reaches; pass scope='subtree' to document only "
+                "those",
+                ScopeWarning,
+                stacklevel=2,
+            )
+
+    def flush(self) -> None:
+        """Store what is finished and not yet written (the session is ending early)."""
+        if self.run.docs or self.run.unflushed:
+            self._advance(self.run, [])
 
     def schedule(self, pool: WorkerPool, deadline: float | None, reporter: SessionProgress) -> None:
         """Keep every worker busy: submit ready nodes as soon as a worker frees up."""
@@ -214,19 +253,25 @@ class Scheduler:
         completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),
-            {"session_id": sid, "completed": completed, "failed": failed, "claim": claim},
+            {
+                "session_id": sid,
+                "docs": run.docs,
+                "completed": completed,
+                "failed": failed,
+                "claim": claim,
+            },
         )
         run.unflushed.clear()
+        run.docs = []
         run.last_flush = time.monotonic()
-        if run.docs:
-            self.db_manager.run_query(
-                q.save_documentation_query(),
-                {"session_id": sid, "node_ids": list(run.docs), "texts": list(run.docs.values())},
-            )
-            run.docs.clear()
         claimed: list[int] = []
         for row in rows:
             node_id = int(row["node_id"])
+            if node_id in run.content:  # a second row for one node: never expected
+                continue
+            doc_hash, doc_description = row.get("doc_hash"), row.get("doc_description")
+            if run.reuse and isinstance(doc_hash, str) and isinstance(doc_description, str):
+                run.stored[node_id] = (doc_hash, doc_description)
             path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])
             run.content[node_id] = NodeContent(path, labels, row["name"], row["text"])
@@ -243,18 +288,28 @@ class Scheduler:
         that became ready."""
         newly_ready: list[int] = []
         for node_id, text, ok in results:
-            cycle = node_id in run.graph.cycle_sources
-            run.session.finished(node_id, ok=ok, error=run.errors.pop(node_id, None), cycle=cycle)
+            description, cached = run.outcome.pop(node_id, (None, False))
+            run.session.finished(
+                node_id,
+                ok=ok,
+                error=run.errors.pop(node_id, None),
+                cycle=node_id in run.graph.cycle_sources,
+                cached=cached,
+                description=description,
+            )
             run.unflushed.setdefault("completed" if ok else "failed", []).append(node_id)
             run.texts[node_id] = text
-            if ok and self.save_documentation:
-                run.docs[node_id] = text
+            made = run.made.pop(node_id, None)
+            run.stored.pop(node_id, None)
+            if ok and made is not None and self.save_documentation:
+                run.docs.append(made)
             run.content.pop(node_id, None)
             for child in run.graph.children.get(node_id, ()):
                 self._release_text(run, child)
             newly_ready.extend(run.graph.finish(node_id))
             if run.text_users.get(node_id, 0) == 0:
                 run.texts.pop(node_id, None)
+                run.descriptions.pop(node_id, None)
         return newly_ready
 
     def _release_text(self, run: SessionRun, node_id: int) -> None:

@@ -53,6 +53,8 @@ class NodeRecord:
     worker: str | None = None
     error: str | None = None
     cycle: bool = False
+    cached: bool = False  # its stored documentation was reused: no LLM call
+    description: str | None = None  # the LLM's text for this node alone
 
 
 @dataclass(eq=False)
@@ -65,12 +67,16 @@ class ProcessingSession:
     relationship_type: str = "CONTAINS"
     max_workers: int = 1
     timeout: float | None = None
+    force: bool = False  # ask the LLM about every node, whatever is stored
     status: SessionStatus = "running"
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     total: int = 0
     error: str | None = None
     cycles: int = 0
+    llm_calls: int = 0
+    cached: int = 0
+    outside_subtree: int = 0  # nodes of a scope="graph" session that the root does not reach
     nodes: dict[int, NodeRecord] = field(default_factory=dict[int, NodeRecord], repr=False)
     recent_errors: deque[tuple[str, str]] = field(
         default_factory=lambda: deque(maxlen=RECENT_ERRORS), repr=False
@@ -110,15 +116,31 @@ class ProcessingSession:
             record.worker = worker
             self._move(record, "running")
 
+    def called_llm(self) -> None:
+        """A worker is about to ask the LLM."""
+        with self._lock:
+            self.llm_calls += 1
+
     def finished(
-        self, node_id: int, *, ok: bool, error: str | None = None, cycle: bool = False
+        self,
+        node_id: int,
+        *,
+        ok: bool,
+        error: str | None = None,
+        cycle: bool = False,
+        cached: bool = False,
+        description: str | None = None,
     ) -> None:
-        """The node is documented (``ok``) or failed with ``error``."""
+        """The node is documented (``ok``) or failed with ``error``; ``cached`` when its
+        stored documentation was reused."""
         record = self.nodes[node_id]
         with self._lock:
             if record.finished_at is None:
                 record.finished_at = self.clock()
             record.cycle = cycle
+            record.cached = cached
+            record.description = description
+            self.cached += cached
             if not ok:
                 record.error = error or record.error or "failed"
                 self.recent_errors.append((record.path, record.error))

@@ -99,11 +99,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return bool(predicate())
 
 
-def graph_fingerprint(db: GraphDB) -> str:
-    """A hash of every node's labels and properties and every edge (type and end points)."""
-    nodes = db.run_query("MATCH (n) RETURN labels(n) AS labels, properties(n) AS props", {})
+def graph_fingerprint(db: GraphDB, *, documentation: bool = False) -> str:
+    """A hash of every code node's labels and properties and every edge between code nodes
+    (type and end points); with ``documentation=True`` the stored documentation too."""
+    keep = "" if documentation else "WHERE NOT n:DOCUMENTATION "
+    nodes = db.run_query(f"MATCH (n) {keep}RETURN labels(n) AS labels, properties(n) AS props", {})
     edges = db.run_query(
-        "MATCH (a)-[r]->(b) RETURN a.path AS a, type(r) AS t, b.path AS b, properties(r) AS props",
+        "MATCH (a)-[r]->(b) "
+        + ("" if documentation else "WHERE NOT a:DOCUMENTATION ")
+        + "RETURN a.path AS a, type(r) AS t, b.path AS b, properties(r) AS props",
         {},
     )
     canon = sorted(json.dumps(r, sort_keys=True, default=str) for r in nodes + edges)

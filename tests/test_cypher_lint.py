@@ -88,7 +88,13 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         (
             "advance_session_query",
             queries.advance_session_query(sid),
-            {**s, "completed": [1], "failed": [2], "claim": [3, 4]},
+            {
+                **s,
+                "docs": [{"node_id": 1, "description": "d", "input_hash": "h", "model": "m"}],
+                "completed": [1],
+                "failed": [2],
+                "claim": [3, 4],
+            },
         ),
         (
             "get_processable_nodes_query",
@@ -102,11 +108,9 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.cleanup_session_query(sid, batched=True),
             {**s, "batch_size": 10_000},
         ),
-        (
-            "save_documentation_query",
-            queries.save_documentation_query(),
-            {**s, "node_ids": [1], "texts": ["doc"]},
-        ),
+        ("documentation_constraint_query", queries.documentation_constraint_query(), {}),
+        ("subtree_count_query", queries.subtree_count_query("CALLS"), {"root_path": "/a"}),
+        ("documentation_query", queries.documentation_query(), {"root_path": "/a"}),
         (
             "register_session_query",
             queries.register_session_query(),

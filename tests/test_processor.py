@@ -117,7 +117,9 @@ def _make_code_graph(db: GraphDB) -> None:
 def test_hierarchy_and_call_stack_results(db_manager: GraphDB) -> None:
     _make_code_graph(db_manager)
     llm = RecordingLLM()
-    proc = RecursiveDFSProcessor(db_manager, llm, max_workers=3, progress=False)
+    proc = RecursiveDFSProcessor(
+        db_manager, llm, max_workers=3, progress=False, save_documentation=False
+    )
     hierarchy = proc.process_node("/file1.py")
     assert hierarchy.startswith("/file1.py\n")
     assert "ClassA" in hierarchy and "method1" in hierarchy
@@ -334,20 +336,20 @@ def test_text_stays_bounded_on_big_graphs(db_manager: GraphDB) -> None:
 
 def test_save_documentation_is_idempotent(db_manager: GraphDB) -> None:
     _make_code_graph(db_manager)
-    proc = RecursiveDFSProcessor(
-        db_manager, RecordingLLM(), max_workers=2, progress=False, save_documentation=True
-    )
-    for _ in range(2):
-        proc.process_node("/file1.py")
+    proc = RecursiveDFSProcessor(db_manager, RecordingLLM(), max_workers=2, progress=False)
+    for force in (False, True):
+        proc.process_node("/file1.py", force=force)
     rows = db_manager.run_query(
-        "MATCH (d:DOCUMENTATION)-[:DESCRIBES]->(n) RETURN n.path AS path, d.content AS content", {}
+        "MATCH (d:DOCUMENTATION)-[:DESCRIBES]->(n) "
+        "RETURN n.path AS path, d.description AS description",
+        {},
     )
     assert len(rows) == 5, "one documentation node per code node, even after two runs"
-    docs = {r["path"]: r["content"] for r in rows}
-    assert docs["/file1.py"].startswith("/file1.py\ndoc of /file1.py")
+    docs = {r["path"]: r["description"] for r in rows}
+    assert docs["/file1.py"] == "doc of /file1.py", "the LLM's text for that node alone"
     # documentation nodes never join a later session's scope
     llm = RecordingLLM()
-    RecursiveDFSProcessor(db_manager, llm, progress=False).process_node("/file1.py")
+    RecursiveDFSProcessor(db_manager, llm, progress=False).process_node("/file1.py", force=True)
     assert len(llm.order) == 5
 
 

@@ -86,7 +86,12 @@ def test_last_session_statuses(db_manager: GraphDB) -> None:
     assert len(s.session_id) == 32 and s.finished_at >= s.started_at
 
     timed = RecursiveDFSProcessor(
-        db_manager, slow_llm(1.0), max_workers=1, progress=False, timeout=0.3
+        db_manager,
+        slow_llm(1.0),
+        max_workers=1,
+        progress=False,
+        timeout=0.3,
+        save_documentation=False,
     )
     with pytest.raises(TimeoutError, match="timed out"):
         timed.process_node("/root")
