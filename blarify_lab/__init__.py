@@ -16,6 +16,7 @@ The public API is the names below; everything else is importable from its module
 from typing import TYPE_CHECKING, Any
 
 from .db import connect
+from .documentation import documentation
 from .errors import (
     BlarifyLabError,
     DatabaseUnavailableError,
@@ -78,6 +79,7 @@ __all__ = [
     "cleanup_leftovers",
     "cleanup_session",
     "connect",
+    "documentation",
     "list_sessions",
     "load_python_package",
 ]

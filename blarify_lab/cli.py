@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
+from .documentation import export_markdown
 from .errors import GraphDBError, NodeNotFoundError, SessionCleanupError
 from .llm import ExtractiveSummarizer
 from .loader import load_python_package
@@ -139,6 +140,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     process.add_argument("--out", type=Path, help="write the per-node report to this CSV")
     process.add_argument("--no-progress", action="store_true", help="no progress bar")
+    process.add_argument(
+        "--force",
+        action="store_true",
+        help="ask the LLM about every node again (default: reuse stored documentation whose "
+        "inputs have not changed)",
+    )
+
+    export = sub.add_parser(
+        "export",
+        help="write the stored documentation under ROOT as a Markdown tree",
+        description=(
+            "Write the documentation stored under ROOT as Markdown that mirrors the code: an "
+            "index.md per folder, a page per file with its classes and functions, linked."
+        ),
+    )
+    export.add_argument("root", help="the root's path, e.g. /mypkg")
+    export.add_argument("--out", type=Path, required=True, help="the directory to write into")
+    export.add_argument("--uri", help=uri_help)
 
     sessions = sub.add_parser("sessions", help="list or clean up processing sessions")
     ssub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -300,7 +319,7 @@ def _process(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         try:
-            text = processor.process_node(args.path, use_hierarchy=not args.calls)
+            text = processor.process_node(args.path, use_hierarchy=not args.calls, force=args.force)
         except NodeNotFoundError as err:
             raise UserError(_one_line(err)) from None
         print(text)
@@ -309,6 +328,21 @@ def _process(args: argparse.Namespace) -> int:
             print(_session_line(session), file=sys.stderr)
             if args.out is not None:
                 print(f"report written to {_write_report(session, args.out)}", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    out: Path = args.out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"cannot export to {out}: it is not a directory")
+    with _connect(args.uri) as db:
+        try:
+            pages = export_markdown(db, args.root, out)
+        except (LookupError, ValueError) as err:
+            raise UserError(_one_line(err)) from None
+        except OSError as err:
+            raise UserError(f"cannot write to {out}: {_one_line(err)}") from None
+    print(f"{len(pages)} pages written under {out.resolve()} (start at index.md)")
     return 0
 
 
@@ -340,6 +374,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo,
     "load": _load,
     "process": _process,
+    "export": _export,
     "sessions": _sessions,
 }
 

@@ -208,11 +208,12 @@ def subtree_count_query(relationship_type: str = "CONTAINS") -> str:
 
 def documentation_query() -> str:
     """The stored documentation of ``$root_path`` and every code node whose path lies under it
-    (``$root_path/...`` or ``$root_path::...``), with what an export needs."""
+    (``$folder_prefix`` is ``$root_path + '/'``, ``$file_prefix`` is ``$root_path + '::'``),
+    with what an export needs."""
     return (
         f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
-        "WHERE n.path = $root_path OR n.path STARTS WITH $root_path + '/' "
-        "OR n.path STARTS WITH $root_path + '::' "
+        "WHERE n.path = $root_path OR n.path STARTS WITH $folder_prefix "
+        "OR n.path STARTS WITH $file_prefix "
         "RETURN n.path AS path, labels(n) AS labels, n.name AS name, "
         "n.start_line AS start_line, d.description AS description, d.model AS model, "
         "d.session_id AS session_id, d.updated_at AS updated_at "

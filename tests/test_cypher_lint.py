@@ -110,7 +110,11 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("documentation_constraint_query", queries.documentation_constraint_query(), {}),
         ("subtree_count_query", queries.subtree_count_query("CALLS"), {"root_path": "/a"}),
-        ("documentation_query", queries.documentation_query(), {"root_path": "/a"}),
+        (
+            "documentation_query",
+            queries.documentation_query(),
+            {"root_path": "/a", "folder_prefix": "/a/", "file_prefix": "/a::"},
+        ),
         (
             "register_session_query",
             queries.register_session_query(),
