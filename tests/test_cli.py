@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from blarify_lab import FalkorDBManager, queries
+from blarify_lab import queries
 from blarify_lab.cli import main
 
 from .helpers import make_tree
@@ -21,9 +21,9 @@ from .helpers import make_tree
 @pytest.fixture
 def graph(falkordb_server: Any) -> Any:
     name = f"cli_{uuid.uuid4().hex[:8]}"
-    db = FalkorDBManager(port=falkordb_server.port, graph=name)
+    db = falkordb_server.manager(name)
     make_tree(db, 3, 2)
-    yield db, f"falkordb://127.0.0.1:{falkordb_server.port}/{name}"
+    yield db, f"{falkordb_server.uri}/{name}"
     db.delete_graph()
     db.close()
 
