@@ -50,8 +50,9 @@ def query_deadline(deadline: float | None, *, grace: float = DEADLINE_GRACE_S) -
     its answer ``grace`` seconds after the deadline fails with a one-line
     ``DatabaseUnavailableError`` ("... did not answer within N s ..."), so that a session never
     outlives its deadline by more than the grace, even on a server that stopped answering. Nested
-    blocks keep the earlier bound. Both backends honour it (FalkorDB: the socket's read timeout;
-    Neo4j: the transaction timeout).
+    blocks keep the earlier bound. FalkorDB bounds each read of the socket by the time left;
+    Neo4j sends the time left as the transaction timeout, which the server enforces (a Neo4j
+    server that stopped answering altogether is bounded only by the driver's own timeouts).
     """
     cutoff = None if deadline is None else deadline + grace
     outer = _cutoff.get()

@@ -260,6 +260,14 @@ def _sweep_temporary_dirs(parent: Path | None = None) -> list[Path]:
     return removed
 
 
+# supervisors this process started: kept to be reaped when they end (no zombies)
+_supervisors: list[subprocess.Popen[bytes]] = []
+
+
+def _reap_supervisors() -> None:
+    _supervisors[:] = [proc for proc in _supervisors if proc.poll() is None]
+
+
 # -------------------------------------------------------------------------------- the server
 
 
@@ -400,6 +408,7 @@ class EmbeddedFalkorDB:
 
     def _spawn(self) -> None:
         """Start a supervisor (which starts redis-server) and wait until the server answers."""
+        _reap_supervisors()
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -446,8 +455,7 @@ class EmbeddedFalkorDB:
                     f"{START_TIMEOUT_S:.0f} s; see {self.data_dir / LOG_FILE}"
                 )
             time.sleep(0.02)
-        # reap the supervisor whenever it ends, so that it never lingers as a zombie
-        threading.Thread(target=proc.wait, name="blarify-lab-reaper", daemon=True).start()
+        _supervisors.append(proc)  # reaped once it ends (_reap_supervisors), no thread needed
 
     def _leave(self, users_fd: int) -> None:
         """Stop using the server; if nobody else uses it, stop it and wait until it is gone."""
@@ -473,6 +481,7 @@ class EmbeddedFalkorDB:
             finally:
                 os.close(probe)
             time.sleep(0.02)  # its supervisor is stopping it
+        _reap_supervisors()
         if self.temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
