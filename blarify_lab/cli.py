@@ -27,6 +27,7 @@ from .llm import ExtractiveSummarizer
 from .loader import load_python_package
 from .processor import RecursiveDFSProcessor
 from .registry import cleanup_leftovers, cleanup_session, list_sessions
+from .reports import session_text
 from .session import ProcessingSession
 
 __all__ = ["main"]
@@ -256,12 +257,7 @@ def _print_frame(frame: pd.DataFrame, empty: str) -> None:
 
 
 def _session_line(session: ProcessingSession) -> str:
-    c = session.counts
-    return (
-        f"session {session.session_id} {session.status}: {c['completed']} completed, "
-        f"{c['failed']} failed, {c['cycles']} cycle breaks of {session.total} nodes "
-        f"in {session.elapsed_s:.2f} s"
-    )
+    return session_text(session)
 
 
 # --------------------------------------------------------------------------------- commands

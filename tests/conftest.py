@@ -35,10 +35,18 @@ class Neo4jContainerInstance:
 class FalkorDBInstance:
     host: str
     port: int
+    password: str
 
     @property
     def uri(self) -> str:
-        return f"falkordb://{self.host}:{self.port}"
+        """``falkordb://:PASSWORD@host:port`` (the embedded server asks for its password)."""
+        return f"falkordb://:{self.password}@{self.host}:{self.port}"
+
+    def manager(self, graph: str, **kwargs: Any) -> FalkorDBManager:
+        """A FalkorDBManager on ``graph`` of this server."""
+        return FalkorDBManager(
+            host=self.host, port=self.port, graph=graph, password=self.password, **kwargs
+        )
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +54,7 @@ def falkordb_server() -> Iterator[FalkorDBInstance]:
     """One embedded FalkorDB server (temporary data directory) for the whole test run."""
     server = EmbeddedFalkorDB.acquire(temporary=True)
     try:
-        yield FalkorDBInstance(server.host, server.port)
+        yield FalkorDBInstance(server.host, server.port, server.password)
     finally:
         server.release()
 
@@ -87,9 +95,7 @@ def neo4j_instance() -> Iterator[Neo4jContainerInstance]:
 
 
 def _falkordb_manager(server: FalkorDBInstance) -> FalkorDBManager:
-    return FalkorDBManager(
-        host=server.host, port=server.port, graph=f"test_{uuid.uuid4().hex[:12]}"
-    )
+    return server.manager(f"test_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(
@@ -112,9 +118,7 @@ def db_manager(backend: str, request: pytest.FixtureRequest) -> Iterator[GraphDB
         try:
             yield manager
         finally:
-            with FalkorDBManager(
-                host=server.host, port=server.port, graph=manager.graph_name
-            ) as cleaner:
+            with server.manager(manager.graph_name) as cleaner:
                 cleaner.delete_graph()
             manager.close()
     else:
@@ -134,7 +138,8 @@ def db_env(backend: str, db_manager: GraphDB, request: pytest.FixtureRequest) ->
     """Environment for a subprocess that must reach the same graph as ``db_manager``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "BLARIFY_LAB_"))}
     if isinstance(db_manager, FalkorDBManager):
-        env["BLARIFY_LAB_URI"] = db_manager.uri
+        server: FalkorDBInstance = request.getfixturevalue("falkordb_server")
+        env["BLARIFY_LAB_URI"] = f"{server.uri}/{db_manager.graph_name}"
     else:
         inst: Neo4jContainerInstance = request.getfixturevalue("neo4j_instance")
         env.update(BLARIFY_LAB_URI=inst.uri, NEO4J_USER=inst.user, NEO4J_PASSWORD=inst.password)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -14,7 +15,6 @@ import pytest
 
 from blarify_lab import queries
 from blarify_lab.cli import main
-from blarify_lab.db import FalkorDBManager
 
 from .helpers import make_tree
 
@@ -22,9 +22,9 @@ from .helpers import make_tree
 @pytest.fixture
 def graph(falkordb_server: Any) -> Any:
     name = f"cli_{uuid.uuid4().hex[:8]}"
-    db = FalkorDBManager(port=falkordb_server.port, graph=name)
+    db = falkordb_server.manager(name)
     make_tree(db, 3, 2)
-    yield db, f"falkordb://127.0.0.1:{falkordb_server.port}/{name}"
+    yield db, f"{falkordb_server.uri}/{name}"
     db.delete_graph()
     db.close()
 
@@ -67,7 +67,9 @@ def test_process_prints_documentation_and_writes_report(
     assert code == 0
     out = capsys.readouterr()
     assert out.out.startswith("/root\n")
-    assert f"blarify-lab: database {uri}" in out.err, "the CLI names the database it uses"
+    shown = re.sub(r"//:[^@]*@", "//", uri)  # the password is never printed
+    assert f"blarify-lab: database {shown}\n" in out.err, "the CLI names the database it uses"
+    assert "1 LLM calls" not in out.err and "10 LLM calls" in out.err
     assert len(pd.read_csv(tmp_path / "r.csv")) == 10
 
 

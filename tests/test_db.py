@@ -12,7 +12,15 @@ import pytest
 
 import blarify_lab as bl
 from blarify_lab.db import FalkorDBManager, GraphDB
-from blarify_lab.embedded import STATE_FILE, EmbeddedFalkorDB
+from blarify_lab.embedded import (
+    PASSWORD_FILE,
+    STATE_FILE,
+    EmbeddedFalkorDB,
+    _answers_ping,  # pyright: ignore[reportPrivateUsage]
+)
+
+from .embedded_helpers import redis_servers_of
+from .helpers import wait_for
 
 VALUES: list[object] = [
     "text",
@@ -115,30 +123,29 @@ def test_connect_uses_uri_from_environment(
         assert db.run_query("RETURN 2 AS y", {}) == [{"y": 2}]
 
 
-def _redis_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "redis-server"], capture_output=True, text=True)
-    return {int(p) for p in out.stdout.split()}
+def _redis_serving(data_dir: Path) -> list[int]:
+    """The redis-server processes working in ``data_dir`` (their current directory)."""
+    return redis_servers_of(data_dir)
 
 
 def test_embedded_server_reused_persistent_and_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("BLARIFY_LAB_URI", raising=False)
-    before = _redis_pids()
     db1 = bl.connect(data_dir=tmp_path)
     db2 = bl.connect(data_dir=tmp_path)
     assert isinstance(db1, FalkorDBManager) and isinstance(db2, FalkorDBManager)
     assert db1.port == db2.port, "a second connect() must reuse the server"
-    assert len(_redis_pids() - before) == 1
+    assert len(_redis_serving(tmp_path)) == 1
     db1.run_query("CREATE (:FILE {path: '/persist.py'})", {})
     db1.close()
     assert db2.run_query("MATCH (n:FILE) RETURN n.path AS p", {}) == [{"p": "/persist.py"}]
     db2.close()
-    assert _redis_pids() - before == set(), "close() of the last user stops the server"
+    assert _redis_serving(tmp_path) == [], "close() of the last user stops the server"
     assert not (tmp_path / STATE_FILE).exists()
     with bl.connect(data_dir=tmp_path) as db3:  # restart on the same directory
         assert db3.run_query("MATCH (n:FILE) RETURN n.path AS p", {}) == [{"p": "/persist.py"}]
-    assert _redis_pids() - before == set()
+    assert _redis_serving(tmp_path) == []
 
 
 def test_embedded_server_reused_across_processes(tmp_path: Path) -> None:
@@ -158,14 +165,15 @@ def test_embedded_server_reused_across_processes(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         assert int(out.stdout.strip()) == server.port
         assert server.alive(), "the other process must not stop a server it did not start"
-        with FalkorDBManager(port=server.port) as db:
+        with FalkorDBManager(port=server.port, password=server.password) as db:
             assert db.run_query("MATCH (n:FILE) RETURN count(n) AS c", {}) == [{"c": 1}]
     finally:
         server.release()
 
 
-def test_killed_client_loses_nothing_and_leaves_no_server(tmp_path: Path) -> None:
-    """A process killed right after writing: the data survives, its server dies with it."""
+def test_killed_client_loses_nothing_and_its_server_stops(tmp_path: Path) -> None:
+    """A process killed right after writing: the data survives, and the server it started
+    stops within a few seconds since no user is left."""
     code = (
         "import blarify_lab as bl, os, signal\n"
         f"db = bl.connect(data_dir={str(tmp_path)!r})\n"
@@ -177,12 +185,9 @@ def test_killed_client_loses_nothing_and_leaves_no_server(tmp_path: Path) -> Non
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == -9
     port = int(out.stdout.strip())
-    deadline = time.monotonic() + 10
-    from blarify_lab.embedded import _answers_ping  # pyright: ignore[reportPrivateUsage]
-
-    while _answers_ping("127.0.0.1", port) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _answers_ping("127.0.0.1", port), "the server must die with its owner"
+    password = (tmp_path / PASSWORD_FILE).read_text()
+    assert wait_for(lambda: not _redis_serving(tmp_path), 5), "no user left: the server stops"
+    assert not _answers_ping("127.0.0.1", port, password=password)
     with bl.connect(data_dir=tmp_path) as db:
         assert db.run_query("MATCH (n:FILE) RETURN count(n) AS c", {}) == [{"c": 100}]
 

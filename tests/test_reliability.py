@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import signal
 import subprocess
@@ -39,7 +40,9 @@ from .helpers import (
 
 def test_database_dies_mid_session_then_leftover_is_cleaned(tmp_path: Path) -> None:
     server = EmbeddedFalkorDB.acquire(data_dir=tmp_path)
-    db = FalkorDBManager(port=server.port, graph="g", connect_timeout=2, query_timeout=5)
+    db = FalkorDBManager(
+        port=server.port, graph="g", password=server.password, connect_timeout=2, query_timeout=5
+    )
     make_tree(db, 10, 3)
     before = graph_fingerprint(db)
     proc = RecursiveDFSProcessor(
@@ -47,8 +50,7 @@ def test_database_dies_mid_session_then_leftover_is_cleaned(tmp_path: Path) -> N
     )
     handle = proc.start("/root")
     assert wait_for(lambda: handle.session.counts["completed"] >= 4)
-    assert server.process is not None
-    server.process.send_signal(signal.SIGKILL)
+    os.kill(server.pid, signal.SIGKILL)
     start = time.monotonic()
     with pytest.raises(bl.DatabaseUnavailableError) as info:
         handle.result(timeout=30)
@@ -61,7 +63,7 @@ def test_database_dies_mid_session_then_leftover_is_cleaned(tmp_path: Path) -> N
     server.release()
     restarted = EmbeddedFalkorDB.acquire(data_dir=tmp_path)
     try:
-        with FalkorDBManager(port=restarted.port, graph="g") as db2:
+        with FalkorDBManager(port=restarted.port, graph="g", password=restarted.password) as db2:
             listed = bl.list_sessions(db2)
             assert list(listed["session_id"]) == [handle.session_id]
             assert wait_for(lambda: bl.list_sessions(db2).loc[0, "state"] == "stale", 3)
@@ -150,10 +152,10 @@ def test_eight_sessions_at_once_four_threads_four_processes(
     assert no_leftovers(db_manager)
 
 
-def _connected_clients(port: int) -> int:
+def _connected_clients(port: int, password: str) -> int:
     import redis
 
-    with redis.Redis(port=port) as r:
+    with redis.Redis(port=port, password=password) as r:
         return int(r.info("clients")["connected_clients"])  # pyright: ignore[reportIndexIssue, reportArgumentType]
 
 
@@ -161,7 +163,7 @@ def _connected_clients(port: int) -> int:
 def test_soak_two_hundred_sessions_leave_nothing_and_leak_nothing(
     falkordb_server: Any,
 ) -> None:
-    db = FalkorDBManager(port=falkordb_server.port, graph="soak")
+    db = falkordb_server.manager("soak")
     make_tree(db, 6, 3)  # 25 nodes
     before = graph_fingerprint(db)
     rng = random.Random(2026)
@@ -191,13 +193,13 @@ def test_soak_two_hundred_sessions_leave_nothing_and_leak_nothing(
     batch(0)  # warm up pools and connections
     time.sleep(0.2)
     threads_before = threading.active_count()
-    clients_before = _connected_clients(falkordb_server.port)
+    clients_before = _connected_clients(falkordb_server.port, falkordb_server.password)
     for i in range(1, 50):  # 49 more batches of 4 overlapping sessions: 200 in all
         batch(i * 4)
     assert wait_for(lambda: threading.active_count() <= threads_before, 5), [
         t.name for t in threading.enumerate()
     ]
-    assert _connected_clients(falkordb_server.port) <= clients_before
+    assert _connected_clients(falkordb_server.port, falkordb_server.password) <= clients_before
     assert no_leftovers(db)
     assert graph_fingerprint(db) == before
     db.delete_graph()
@@ -302,13 +304,14 @@ def test_credentials_never_appear_in_errors_logs_or_reprs(
         bl.connect(f"falkordb://:{secret}@127.0.0.1:1/g")
     with pytest.raises(bl.GraphDBError) as info2:
         bl.connect(f"neo4j://neo4j:{secret}@127.0.0.1:1")
-    with pytest.raises(bl.GraphDBError) as info3:  # a live server that needs no password
+    with pytest.raises(bl.GraphDBError) as info3:  # a live server, the wrong password
         bl.FalkorDBManager(port=falkordb_server.port, password=secret)
     with pytest.raises(ValueError) as info4:
         bl.connect(f"ftp://user:{secret}@host/")
     texts = [str(i.value) + repr(i.value) for i in (info1, info2, info3, info4)]
     for text in [*texts, caplog.text]:
         assert secret not in text
-    db = bl.FalkorDBManager(port=falkordb_server.port)
+    db = falkordb_server.manager("g")
     assert secret not in repr(db)
+    assert falkordb_server.password not in repr(db) + db.uri
     db.close()

@@ -20,7 +20,6 @@ import pytest
 from ipywidgets.embed import embed_minimal_html
 
 import blarify_lab as bl
-from blarify_lab.db import FalkorDBManager
 
 from .helpers import make_tree
 
@@ -70,7 +69,7 @@ def test_dashboard_screenshot_shows_counts_and_stop_button(
     tmp_path: Path, falkordb_server: Any
 ) -> None:
     chromium = _chromium()
-    db = FalkorDBManager(port=falkordb_server.port, graph="screenshot")
+    db = falkordb_server.manager("screenshot")
     make_tree(db, 12, 4)
     calls = {"n": 0}
 
