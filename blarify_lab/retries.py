@@ -20,7 +20,10 @@ Whatever fails reaches the caller as ``LLMCallError`` (a ``BlarifyLabError``) wi
 (how many calls were made), ``status_code`` (or None), ``reason`` (``"permanent"``,
 ``"retries_exhausted"`` or ``"deadline"``), the server's own message in the text, and the
 original exception as ``__cause__``. A ``cancel`` event set during a backoff raises
-``SessionCancelled`` instead.
+``SessionCancelled`` instead. ``fn`` may pace itself (``RateLimiter.acquire`` inside it): its
+``SessionCancelled`` passes through unwrapped, and a ``PacingTimeout`` (any blarify_lab error
+that is a ``TimeoutError``) becomes ``LLMCallError(reason="deadline")`` whose ``attempts``
+leave out that last, never-sent attempt.
 
 This module imports only ``blarify_lab.errors``.
 """
@@ -134,7 +137,12 @@ def status_code_of(error: BaseException) -> int | None:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether retrying ``error`` may help (see the module docstring for the rules)."""
+    """Whether retrying ``error`` may help (see the module docstring for the rules).
+
+    blarify_lab's own errors (``SessionCancelled``, ``PacingTimeout`` …) are decisions, not
+    accidents: never transient."""
+    if isinstance(error, BlarifyLabError):
+        return False
     code = status_code_of(error)
     if code is not None:
         return code in TRANSIENT_STATUS_CODES
@@ -299,7 +307,12 @@ def call_with_retries(
         raise
     except Exception as error:
         reason: RetryReason
-        if not is_transient(error):
+        if isinstance(error, BlarifyLabError) and isinstance(error, TimeoutError):
+            # ``fn`` gave up before calling the LLM (a RateLimiter's PacingTimeout): the
+            # deadline, and that attempt never reached the provider.
+            reason = "deadline"
+            attempts -= 1
+        elif not is_transient(error):
             reason = "permanent"
         elif stopped_by_deadline:
             reason = "deadline"

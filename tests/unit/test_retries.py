@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from blarify_lab.errors import BlarifyLabError, SessionCancelled
+from blarify_lab.pacing import PacingTimeout
 from blarify_lab.retries import (
     LLMCallError,
     RetryEvent,
@@ -259,3 +260,24 @@ def test_error_message_prefers_the_server_body() -> None:
 def test_negative_max_retries_is_refused() -> None:
     with pytest.raises(ValueError, match="max_retries"):
         call_with_retries(lambda: 1, max_retries=-1, deadline=None)
+
+
+def test_cancel_raised_by_fn_passes_through_unwrapped() -> None:
+    fn = Script(StatusError(429), SessionCancelled("stop"))
+    with pytest.raises(SessionCancelled, match="stop"):
+        run(fn, sleep=Sleeps())
+    assert fn.calls == 2
+
+
+def test_a_pacing_timeout_in_fn_is_the_deadline_and_not_an_attempt() -> None:
+    fn = Script(StatusError(429), PacingTimeout("too late"))
+    with pytest.raises(LLMCallError) as info:
+        run(fn, sleep=Sleeps())
+    err = info.value
+    assert (err.attempts, err.reason, err.status_code) == (1, "deadline", None)
+    assert isinstance(err.__cause__, PacingTimeout) and fn.calls == 2
+
+
+def test_our_own_errors_are_never_transient() -> None:
+    assert not is_transient(PacingTimeout("x"))
+    assert not is_transient(SessionCancelled("x"))
