@@ -6,7 +6,7 @@
 
 Starts the test suite's OpenAI-compatible server on 127.0.0.1 with a limit of R requests per
 minute (at most R/60 + 1 in any sliding second, a 429 with Retry-After above it), and drives
-``RateLimiter`` + ``call_with_retries`` + ``OpenAIChat`` from N threads, each 429 slowing the
+``RateLimiter`` + ``call_with_retries`` + ``OpenAIChat`` (``call_llm``) from N threads, each 429 slowing the
 shared limiter. Targets: 0 failed calls, wall time within 1.15x of ``calls / R`` minutes.
 """
 
@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from blarify_lab.llm_calls import call_llm
 from blarify_lab.openai_chat import OpenAIChat
 from blarify_lab.pacing import RateLimiter
-from blarify_lab.retries import LLMCallError, RetryEvent, call_with_retries
-from blarify_lab.usage import Completion, estimate_tokens
+from blarify_lab.retries import LLMCallError
 from tests.llm_server import LLMTestServer
 
 KEY = "sk-benchmark-key"
@@ -64,29 +64,21 @@ def main(argv: list[str] | None = None) -> int:
 
         def one(i: int) -> None:
             prompt = f"# Document\n## Node\nPath: /pkg/mod_{i}.py\n"
-
-            def call() -> Completion:
-                if limiter is not None:
-                    limiter.acquire(estimate_tokens(prompt))
-                return llm.complete(prompt)
-
-            def on_retry(event: RetryEvent) -> None:
-                if limiter is not None and event.status_code == 429:
-                    limiter.on_rate_limited(event.retry_after)
-
             try:
-                _, n = call_with_retries(
-                    call, max_retries=args.max_retries, deadline=None, on_retry=on_retry
+                outcome = call_llm(
+                    llm.complete,
+                    prompt,
+                    limiter=limiter,
+                    max_retries=args.max_retries,
+                    deadline=None,
                 )
-                if limiter is not None:
-                    limiter.on_success()
             except LLMCallError as err:
                 with lock:
                     failed.append(str(err))
                     attempts.append(err.attempts)
                 return
             with lock:
-                attempts.append(n)
+                attempts.append(outcome.attempts)
 
         began = time.monotonic()
         with ThreadPoolExecutor(args.threads) as pool:

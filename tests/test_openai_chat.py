@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from blarify_lab.llm import as_llm_provider, model_identity
+from blarify_lab.llm_calls import call_llm
 from blarify_lab.openai_chat import OpenAIChat
 from blarify_lab.pacing import RateLimiter
 from blarify_lab.retries import LLMCallError, RetryEvent, call_with_retries
@@ -314,3 +315,41 @@ def test_bad_options_are_refused(kwargs: dict[str, float], words: str) -> None:
         OpenAIChat("m", base_url="http://127.0.0.1:9/v1", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="model"):
         OpenAIChat(" ", base_url="http://127.0.0.1:9/v1")
+
+
+# --- call_llm: the pieces together ----------------------------------------------------------
+
+
+def test_call_llm_paces_retries_and_reports(llm: OpenAIChat, llm_server: LLMTestServer) -> None:
+    limiter = RateLimiter(requests_per_minute=600, recovery_step=0.5)
+    llm_server.enqueue(Fault(429, retry_after=0.2))
+    outcome = call_llm(llm.complete, PROMPT, limiter=limiter, max_retries=3, deadline=None)
+    assert outcome.attempts == 2 and outcome.completion.estimated is False
+    assert outcome.backoff_s == pytest.approx(0.2)
+    assert outcome.waited_s >= 0.0
+    stats = limiter.stats()
+    assert stats.rate_limited == 1 and stats.acquired == 2
+    assert stats.factor == 1.0  # halved by the 429, restored by the success (step 0.5)
+    assert llm_server.statuses() == [429, 200]
+
+
+def test_call_llm_gives_up_at_the_deadline_without_calling(
+    llm: OpenAIChat, llm_server: LLMTestServer
+) -> None:
+    limiter = RateLimiter(requests_per_minute=60)  # one start per second
+    call_llm(llm.complete, PROMPT, limiter=limiter, max_retries=0, deadline=None)
+    with pytest.raises(LLMCallError) as info:
+        call_llm(
+            llm.complete,
+            PROMPT,
+            limiter=limiter,
+            max_retries=3,
+            deadline=time.monotonic() + 0.3,
+        )
+    assert (info.value.attempts, info.value.reason) == (0, "deadline")
+    assert len(llm_server.chat_requests()) == 1
+
+
+def test_call_llm_without_a_limiter(llm: OpenAIChat) -> None:
+    outcome = call_llm(llm.complete, PROMPT, limiter=None, max_retries=0, deadline=None)
+    assert (outcome.attempts, outcome.waited_s, outcome.backoff_s) == (1, 0.0, 0.0)
