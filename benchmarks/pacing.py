@@ -6,8 +6,8 @@
 
 Starts the test suite's OpenAI-compatible server on 127.0.0.1 with a limit of R requests per
 minute (at most R/60 + 1 in any sliding second, a 429 with Retry-After above it), and drives
-``RateLimiter`` + ``call_with_retries`` + ``OpenAIChat`` (``call_llm``) from N threads, each 429 slowing the
-shared limiter. Targets: 0 failed calls, wall time within 1.15x of ``calls / R`` minutes.
+``RateLimiter`` + ``call_with_retries`` + ``OpenAIChat`` (through ``call_llm``) from N
+threads, each 429 slowing the shared limiter. Targets: 0 failed calls, wall time within 1.15x of ``calls / R`` minutes.
 """
 
 from __future__ import annotations
