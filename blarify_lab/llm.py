@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .prompts import parse_prompt
+from .usage import Completion
 
-__all__ = ["ExtractiveSummarizer", "LLMProvider", "as_llm_provider", "model_identity"]
+__all__ = [
+    "ExtractiveSummarizer",
+    "LLMAdapter",
+    "LLMProvider",
+    "as_llm_provider",
+    "model_identity",
+]
 
 
 @runtime_checkable
@@ -19,13 +26,45 @@ class LLMProvider(Protocol):
     def get_completion(self, prompt: str) -> str: ...
 
 
+@runtime_checkable
+class LLMAdapter(LLMProvider, Protocol):
+    """What ``as_llm_provider`` returns: ``get_completion`` plus the usage of each call and the
+    model's identity."""
+
+    @property
+    def identity(self) -> str: ...
+
+    def complete(self, prompt: str) -> Completion: ...
+
+
 class _CallableProvider:
-    def __init__(self, fn: Callable[[str], Any], kind: str) -> None:
+    def __init__(
+        self,
+        fn: Callable[[str], Any],
+        kind: str,
+        *,
+        source: object = None,
+        complete: Callable[[str], Any] | None = None,
+    ) -> None:
         self._fn = fn
         self._kind = kind
+        self._source = fn if source is None else source
+        self._complete = complete
 
     def get_completion(self, prompt: str) -> str:
         return _check_text(self._fn(prompt))
+
+    def complete(self, prompt: str) -> Completion:
+        """The completion and its usage: the provider's own ``complete`` when it has one, a
+        chat message's ``usage_metadata`` when it carries one, else an estimate."""
+        if self._complete is not None:
+            return _to_completion(prompt, self._complete(prompt))
+        return _to_completion(prompt, self._fn(prompt))
+
+    @property
+    def identity(self) -> str:
+        """``model_identity`` of the wrapped provider."""
+        return model_identity(self._source)
 
     def __repr__(self) -> str:
         return f"<LLM provider from {self._kind}>"
@@ -48,46 +87,97 @@ def _check_text(value: Any) -> str:
     )
 
 
-def as_llm_provider(llm: object) -> LLMProvider:
+def _usage_metadata(value: Any) -> tuple[int, int] | None:
+    """``(input_tokens, output_tokens)`` of a LangChain ``AIMessage.usage_metadata`` (a dict, or
+    an object with those attributes), when both are there as ints."""
+    usage = getattr(value, "usage_metadata", None)
+    if usage is None:
+        return None
+    if isinstance(usage, Mapping):
+        counts = (usage.get("input_tokens"), usage.get("output_tokens"))
+    else:
+        counts = (getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None))
+    if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return (int(counts[0]), int(counts[1]))  # pyright: ignore[reportArgumentType]
+    return None
+
+
+def _to_completion(prompt: str, value: Any) -> Completion:
+    """A ``Completion`` from what a provider answered: a ``Completion`` as is; a chat message
+    with ``usage_metadata``; anything else with a text (``str``, ``.content``, ``.text``), its
+    usage estimated."""
+    if isinstance(value, Completion):
+        _check_text(value.text)
+        return value
+    text_attr = getattr(value, "text", None)
+    if (
+        not isinstance(value, str)
+        and not isinstance(getattr(value, "content", None), str)
+        and isinstance(text_attr, str)
+    ):
+        text = text_attr  # e.g. a LlamaIndex CompletionResponse
+    else:
+        text = _check_text(value)
+    counts = _usage_metadata(value)
+    if counts is not None:
+        return Completion(text, counts[0], counts[1], estimated=False)
+    return Completion.estimate(prompt, text)
+
+
+def model_identity(llm: object) -> str:
+    """Who answers: ``llm.model`` (or ``llm.model_name``, as LangChain chat models have it) when
+    it is a non-empty string; else the qualified name ``module.QualName`` of a function or of
+    the provider's class. An ``as_llm_provider`` adapter answers for what it wraps."""
+    if isinstance(llm, _CallableProvider):
+        return llm.identity
+    for attr in ("model", "model_name"):
+        try:
+            value = getattr(llm, attr, None)
+        except Exception:  # a property that raises
+            value = None
+        if isinstance(value, str) and value.strip():
+            return value
+    if inspect.isfunction(llm) or inspect.ismethod(llm) or inspect.isbuiltin(llm):
+        return f"{getattr(llm, '__module__', None) or 'builtins'}.{llm.__qualname__}"
+    cls = type(llm)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def as_llm_provider(llm: object) -> LLMAdapter:
     """Wrap ``llm`` so that ``get_completion(prompt)`` returns ``str`` or raises ``TypeError``.
 
     Accepts an object with ``get_completion``, a LangChain-style chat model (``invoke`` returning
     a message with ``.content``), or a plain callable ``prompt -> str``.
+
+    The adapter also has ``complete(prompt) -> Completion`` (the provider's own ``complete``
+    when it has one; else the usage a chat message reports in ``usage_metadata``; else an
+    estimate, ``estimated=True``) and ``identity`` (``model_identity(llm)``).
     """
     if isinstance(llm, _CallableProvider):
         return llm
+    own_complete = getattr(llm, "complete", None)
+    own_complete = own_complete if callable(own_complete) else None
     get_completion = getattr(llm, "get_completion", None)
     if callable(get_completion):
-        return _MethodProvider(get_completion, f"{type(llm).__name__}.get_completion")
+        return _MethodProvider(
+            get_completion,
+            f"{type(llm).__name__}.get_completion",
+            source=llm,
+            complete=own_complete,
+        )
     invoke = getattr(llm, "invoke", None)
     if callable(invoke):
-        return _MethodProvider(invoke, f"{type(llm).__name__}.invoke")
+        return _MethodProvider(
+            invoke, f"{type(llm).__name__}.invoke", source=llm, complete=own_complete
+        )
     if callable(llm):
-        return _CallableProvider(llm, getattr(llm, "__name__", type(llm).__name__))
+        return _CallableProvider(
+            llm, getattr(llm, "__name__", type(llm).__name__), source=llm, complete=own_complete
+        )
     raise TypeError(
         f"{type(llm).__name__} is not an LLM provider: pass an object with "
         "get_completion(prompt) -> str, a chat model with invoke(prompt), or a callable"
     )
-
-
-def model_identity(llm: object) -> str:
-    """Who writes the descriptions, for documentation reuse: another identity, no reuse.
-
-    The provider's ``model`` attribute (or ``model_name``, as LangChain chat models have it)
-    when it is a string; else the provider's qualified class name (for a plain function, the
-    function's qualified name; for a bound method, its object's identity).
-    """
-    for attribute in ("model", "model_name"):
-        value = getattr(llm, attribute, None)
-        if isinstance(value, str) and value:
-            return value
-    owner = getattr(llm, "__self__", None)
-    if owner is not None and not isinstance(owner, type) and owner is not llm:
-        return model_identity(owner)
-    if inspect.isfunction(llm) or inspect.isbuiltin(llm):
-        return f"{llm.__module__}.{llm.__qualname__}"
-    cls = type(llm)
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class ExtractiveSummarizer:
