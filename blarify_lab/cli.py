@@ -22,7 +22,7 @@ import pandas as pd
 
 from .db import URI_ENV_VAR, FalkorDBManager, GraphDBError, Neo4jManager, connect
 from .llm import ExtractiveSummarizer
-from .loader import load_python_package
+from .loader import LoadedPackage, load_python_package
 from .processor import NodeNotFoundError, RecursiveDFSProcessor
 from .sessions import (
     ProcessingSession,
@@ -247,6 +247,8 @@ def _demo(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         loaded = load_python_package(db, package)
         print(f"Loaded {package.resolve()} in {time.perf_counter() - start:.2f} s: {loaded}")
+        for file, reason in loaded.skipped_reasons.items():
+            print(f"skipped {file}: {reason}")
         summarizer = ExtractiveSummarizer()
         latency: float = args.latency
 
@@ -269,11 +271,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_loaded(loaded: LoadedPackage) -> None:
+    """The load's counts, its diff against the graph, and the files it skipped (and why)."""
+    print(loaded)
+    print(loaded.diff_summary())
+    for file, reason in loaded.skipped_reasons.items():
+        print(f"skipped {file}: {reason}")
+
+
 def _load(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise UserError(f"no such package or file: {args.path}")
     with _connect(args.uri) as db:
-        print(load_python_package(db, args.path, prefix=args.prefix))
+        try:
+            loaded = load_python_package(db, args.path, prefix=args.prefix)
+        except ValueError as err:  # a prefix that is no path
+            raise UserError(_one_line(err)) from None
+        _print_loaded(loaded)
     return 0
 
 

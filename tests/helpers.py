@@ -5,13 +5,15 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
 
 from blarify_lab import GraphDB
 
@@ -66,6 +68,52 @@ def graph_fingerprint(db: GraphDB) -> str:
     )
     canon = sorted(json.dumps(r, sort_keys=True, default=str) for r in nodes + edges)
     return hashlib.sha256("\n".join(canon).encode()).hexdigest()
+
+
+_WRITE_CLAUSE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|FOREACH)\b", re.IGNORECASE)
+
+
+class QueryRecorder:
+    """Records ``(query, params)`` of every ``db.run_query`` call made inside the ``with`` block.
+
+    The calls still go to the real database. ``writes`` keeps the queries that can write.
+    """
+
+    def __init__(self, db: GraphDB) -> None:
+        self.db = db
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._saved: Any = None
+
+    def __enter__(self) -> Self:
+        real = self.db.run_query
+        self._saved = vars(self.db).get("run_query")
+
+        def run_query(query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+            self.calls.append((query, dict(params or {})))
+            return real(query, params)
+
+        vars(self.db)["run_query"] = run_query
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._saved is None:
+            del vars(self.db)["run_query"]
+        else:
+            vars(self.db)["run_query"] = self._saved
+
+    @property
+    def queries(self) -> list[str]:
+        return [query for query, _ in self.calls]
+
+    @property
+    def writes(self) -> list[str]:
+        """The recorded queries with a clause that writes (CREATE, MERGE, SET, DELETE, ...)."""
+        return [query for query in self.queries if _WRITE_CLAUSE.search(query)]
 
 
 def session_nodes(db: GraphDB) -> int:
