@@ -243,8 +243,11 @@ def _add_file(tree: _Tree, file: Path, node_path: str, parent: str | None) -> No
         parent,
     )  # fmt: skip
     functions: dict[int, _Def] = {}
-    _add_defs(tree, _Source(text), module.body, node_path, node_path, None, "", functions)
-    _collect_calls(tree, module, functions)
+    outermost: list[tuple[ast.AST, _Def]] = []
+    _add_defs(tree, _Source(text), module.body, node_path, node_path, None, "", functions,
+              outermost)  # fmt: skip
+    for function, d in outermost:
+        _collect_calls(tree, function, (d,), functions)
 
 
 def _definitions(body: list[ast.stmt]) -> list[_DefNode]:
@@ -284,7 +287,10 @@ def _add_defs(
     cls: str | None,
     qual: str,
     functions: dict[int, _Def],
+    outermost: list[tuple[ast.AST, _Def]] | None,
 ) -> None:
+    """Add the definitions of ``body``; ``outermost`` (None inside a function) collects the
+    functions that are in no other function, with their syntax, for ``_collect_calls``."""
     for stmt in _definitions(body):
         name = f"{qual}{stmt.name}"
         node_path = f"{file_path}::{name}"
@@ -302,34 +308,54 @@ def _add_defs(
         )
         if isinstance(stmt, ast.ClassDef):
             _add_defs(tree, source, stmt.body, file_path, node_path, stmt.name, f"{name}.",
-                      functions)  # fmt: skip
+                      functions, outermost)  # fmt: skip
         else:
             d = _Def(node_path, stmt.name, cls)
             tree.defs.append(d)
             functions[id(stmt)] = d
+            if outermost is not None:
+                outermost.append((stmt, d))
             _add_defs(tree, source, stmt.body, file_path, node_path, None, f"{name}.",
-                      functions)  # fmt: skip
+                      functions, None)  # fmt: skip
 
 
-def _collect_calls(tree: _Tree, module: ast.Module, functions: dict[int, _Def]) -> None:
-    """Every call of the file, once per FUNCTION node it is in (its own and the enclosing ones).
+# syntax that holds no call: not worth a visit
+_NO_CALLS = (
+    ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop,
+    ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Import, ast.ImportFrom, ast.Global,
+    ast.Nonlocal,
+)  # fmt: skip
 
-    One walk of the file: each syntax node is visited once.
+
+def _collect_calls(
+    tree: _Tree, function: ast.AST, enclosing: tuple[_Def, ...], functions: dict[int, _Def]
+) -> None:
+    """Every call in ``function`` (its decorators and defaults too), once per FUNCTION node it
+    is in: the innermost one and those around it (``enclosing`` ends with ``function``'s own).
+
+    Each syntax node is visited once: a nested function is walked by its own call.
     """
-    stack: list[tuple[ast.AST, tuple[_Def, ...]]] = [(module, ())]
+    stack: list[ast.AST] = [function]
     while stack:
-        node, enclosing = stack.pop()
-        d = functions.get(id(node))
-        if d is not None:
-            enclosing = (*enclosing, d)
-        if enclosing and isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name):
-                tree.calls.extend((caller, "name", func.id, "") for caller in enclosing)
-            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                receiver = func.value.id
-                tree.calls.extend((caller, "attr", receiver, func.attr) for caller in enclosing)
-        stack.extend((child, enclosing) for child in ast.iter_child_nodes(node))
+        node = stack.pop()
+        for field_name in node._fields:
+            value = getattr(node, field_name, None)
+            children = value if isinstance(value, list) else (value,)
+            for child in children:
+                if not isinstance(child, ast.AST) or isinstance(child, _NO_CALLS):
+                    continue
+                inner = functions.get(id(child))
+                if inner is not None:
+                    _collect_calls(tree, child, (*enclosing, inner), functions)
+                    continue
+                if isinstance(child, ast.Call):
+                    func = child.func
+                    if isinstance(func, ast.Name):
+                        tree.calls.extend((d, "name", func.id, "") for d in enclosing)
+                    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                        receiver = func.value.id
+                        tree.calls.extend((d, "attr", receiver, func.attr) for d in enclosing)
+                stack.append(child)
 
 
 def _resolve_calls(tree: _Tree) -> list[tuple[str, str]]:
