@@ -412,7 +412,8 @@ def _write(db: GraphDB, root_path: str, tree: _Tree) -> LoadedPackage:
         found[str(rec["path"])].append(rec)
     ids: dict[str, int] = {}
     doomed: list[int] = []
-    changed: dict[str, list[Any]] = defaultdict(list)  # label -> [ids, rows]
+    changed_ids: list[int] = []
+    changed_rows: list[dict[str, Any]] = []
     for node_path, recs in found.items():
         label = tree.labels.get(node_path)
         keep = next((r for r in recs if label is not None and label in r["labels"]), None)
@@ -426,17 +427,17 @@ def _write(db: GraphDB, root_path: str, tree: _Tree) -> LoadedPackage:
             result.unchanged.append(node_path)
         else:
             result.changed.append(node_path)
-            changed["ids"].append(ids[node_path])
-            changed["rows"].append(row)
+            changed_ids.append(ids[node_path])
+            changed_rows.append(row)
     for chunk in _chunks(doomed, _NODE_BATCH):
         db.run_query(q.delete_documentation_query(), {"node_ids": chunk})
         db.run_query(q.delete_nodes_query(), {"node_ids": chunk})
-    for k in range(0, len(changed["ids"]), _NODE_BATCH):
+    for k in range(0, len(changed_ids), _NODE_BATCH):
         db.run_query(
             q.update_nodes_query(),
             {
-                "node_ids": changed["ids"][k : k + _NODE_BATCH],
-                "rows": changed["rows"][k : k + _NODE_BATCH],
+                "node_ids": changed_ids[k : k + _NODE_BATCH],
+                "rows": changed_rows[k : k + _NODE_BATCH],
             },
         )
     existing_ids = list(ids.values())

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import blarify_lab as bl
-from blarify_lab import GraphDB
+from blarify_lab import GraphDB, queries
 from blarify_lab.cli import main
 from blarify_lab.loader import PROGRESS_MIN_FILES, _Source
 
@@ -295,13 +295,15 @@ def test_calls_are_recomputed(db_manager: GraphDB, package: Path) -> None:
         "/shop/cart.py::Cart.total",
         "/shop/cart.py::checkout",
     ]
-    # one CALLS edge deleted, one created, the changed nodes updated; CONTAINS is not touched
+    # four nodes updated, one CALLS edge deleted, one created; nothing else written
     writes = [(query, p) for query, p in rec.calls if query in rec.writes]
-    assert [(query.split(" ")[0], len(p["node_ids"])) for query, p in writes[:1]] == [("UNWIND", 4)]
-    assert [p for _, p in writes[1:]] == [
-        {"sources": [p["sources"][0]], "targets": [p["targets"][0]]} for _, p in writes[1:]
+    assert [query for query, _ in writes] == [
+        queries.update_nodes_query(),
+        queries.delete_edges_query("CALLS"),
+        queries.create_edges_query("CALLS"),
     ]
-    assert len(writes) == 3 and "DELETE r" in writes[1][0] and "CREATE (a)-[:CALLS]" in writes[2][0]
+    assert len(writes[0][1]["node_ids"]) == 4
+    assert [len(p["sources"]) for _, p in writes[1:]] == [1, 1]
 
 
 def test_label_change_is_removed_and_added(db_manager: GraphDB, package: Path) -> None:
@@ -327,7 +329,7 @@ def test_label_change_is_removed_and_added(db_manager: GraphDB, package: Path) -
 def test_other_roots_are_left_alone(db_manager: GraphDB, package: Path) -> None:
     bl.load_python_package(db_manager, package, prefix="/shop2")
     bl.load_python_package(db_manager, package / "prices.py", prefix="/shop.py")
-    others = {p: v for p, v in _nodes_by_path(db_manager).items()}
+    others = _nodes_by_path(db_manager)
     bl.load_python_package(db_manager, package)
     (package / "prices.py").unlink()
     loaded = bl.load_python_package(db_manager, package)
