@@ -65,7 +65,8 @@ class LoadedPackage:
     after the load (on a first load, what was written). ``added``, ``changed``, ``removed`` and
     ``unchanged`` list node paths, sorted; a node whose label changed (a function became a class)
     is both removed and added. ``skipped_files`` lists the files that could not be loaded, and
-    ``skipped_reasons`` says why for each (``syntax error ...``, ``not UTF-8``, ...).
+    ``skipped_reasons`` says why for each (``syntax error ...``, ``not UTF-8``, ...); what the
+    graph already had for a skipped file is kept as it was, and not counted in ``nodes``.
     """
 
     root_path: str
@@ -113,6 +114,11 @@ class _Tree:
         default_factory=list[tuple[_Def, str, str, str]]
     )
     skipped: dict[str, str] = field(default_factory=dict[str, str])
+    skipped_nodes: list[str] = field(default_factory=list[str])  # node paths of skipped files
+
+    def skip(self, file: Path, node_path: str, reason: str) -> None:
+        self.skipped[str(file)] = reason
+        self.skipped_nodes.append(node_path)
 
     def add(self, label: str, row: dict[str, Any], parent: str | None) -> None:
         row["content_hash"] = _content_hash(label, row)
@@ -133,7 +139,9 @@ def load_python_package(
 
     Node paths start with ``prefix`` (default ``/<name of the folder or file>``); classes and
     functions are ``<file path>::<Qualified.name>`` (the module docstring gives the rule that
-    keeps them unique). Files that cannot be read or parsed are skipped and reported.
+    keeps them unique). Files that cannot be read or parsed are skipped and reported; what the
+    graph already had for such a file (its nodes, their edges and documentation) is kept as it
+    was, so that a file saved half-edited does not lose its documentation.
 
     A root already in the graph is updated in place, keyed by ``path``: every code node at the
     root or under it (``<root>/...``, ``<root>::...``) that the tree no longer has is deleted
@@ -228,13 +236,13 @@ def _add_file(tree: _Tree, file: Path, node_path: str, parent: str | None) -> No
         text = file.read_text(encoding="utf-8")
         module = ast.parse(text, filename=str(file))
     except UnicodeDecodeError:
-        tree.skipped[str(file)] = "not UTF-8"
+        tree.skip(file, node_path, "not UTF-8")
         return
     except SyntaxError as err:
-        tree.skipped[str(file)] = f"syntax error: {err.msg} (line {err.lineno})"
+        tree.skip(file, node_path, f"syntax error: {err.msg} (line {err.lineno})")
         return
     except (ValueError, RecursionError, MemoryError, OSError) as err:
-        tree.skipped[str(file)] = f"cannot parse: {type(err).__name__}: {err}"
+        tree.skip(file, node_path, f"cannot parse: {type(err).__name__}: {err}")
         return
     tree.add(
         "FILE",
@@ -414,8 +422,12 @@ def _write(db: GraphDB, root_path: str, tree: _Tree) -> LoadedPackage:
     doomed: list[int] = []
     changed_ids: list[int] = []
     changed_rows: list[dict[str, Any]] = []
+    held = set(tree.skipped_nodes)
+    held_members = tuple(f"{p}::" for p in held)
     for node_path, recs in found.items():
         label = tree.labels.get(node_path)
+        if label is None and (node_path in held or node_path.startswith(held_members)):
+            continue  # a file that does not parse now keeps what the graph had for it
         keep = next((r for r in recs if label is not None and label in r["labels"]), None)
         doomed.extend(int(r["node_id"]) for r in recs if r is not keep)
         if keep is None:

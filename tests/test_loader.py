@@ -549,3 +549,21 @@ def test_cli_load_prints_the_diff_and_skipped_files(
     assert main(["load", str(package / "nope"), "--uri", uri]) == 2
     assert main(["load", str(package), "--uri", uri, "--prefix", "/"]) == 2
     assert "invalid prefix" in capsys.readouterr().err
+
+
+def test_a_file_that_stops_parsing_keeps_its_nodes(db_manager: GraphDB, package: Path) -> None:
+    bl.load_python_package(db_manager, package)
+    _document(db_manager, "/shop/cart.py::checkout")
+    before = graph_fingerprint(db_manager)
+    cart = package / "cart.py"
+    good = cart.read_text()
+    cart.write_text(good.replace("class Cart:", "class Cart("))
+    with QueryRecorder(db_manager) as rec:
+        loaded = bl.load_python_package(db_manager, package)
+    assert str(cart) in loaded.skipped_files
+    assert (loaded.added, loaded.changed, loaded.removed) == ([], [], [])
+    assert rec.writes == [] and graph_fingerprint(db_manager) == before
+    cart.write_text(good)
+    again = bl.load_python_package(db_manager, package)
+    assert (again.added, again.changed, again.removed) == ([], [], [])
+    assert graph_fingerprint(db_manager) == before
