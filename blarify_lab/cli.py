@@ -24,7 +24,7 @@ from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .documentation import export_markdown
 from .errors import GraphDBError, NodeNotFoundError, SessionCleanupError
 from .llm import ExtractiveSummarizer
-from .loader import load_python_package
+from .loader import LoadedPackage, load_python_package
 from .processor import RecursiveDFSProcessor
 from .registry import cleanup_leftovers, cleanup_session, list_sessions
 from .reports import session_text
@@ -273,6 +273,8 @@ def _demo(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         loaded = load_python_package(db, package)
         print(f"Loaded {package.resolve()} in {time.perf_counter() - start:.2f} s: {loaded}")
+        for file, reason in loaded.skipped_reasons.items():
+            print(f"skipped {file}: {reason}")
         summarizer = ExtractiveSummarizer()
         latency: float = args.latency
 
@@ -295,11 +297,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_loaded(loaded: LoadedPackage) -> None:
+    """The load's counts, its diff against the graph, and the files it skipped (and why)."""
+    print(loaded)
+    print(loaded.diff_summary())
+    for file, reason in loaded.skipped_reasons.items():
+        print(f"skipped {file}: {reason}")
+
+
 def _load(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise UserError(f"no such package or file: {args.path}")
     with _connect(args.uri) as db:
-        print(load_python_package(db, args.path, prefix=args.prefix))
+        try:
+            loaded = load_python_package(db, args.path, prefix=args.prefix)
+        except ValueError as err:  # a prefix that is no path
+            raise UserError(_one_line(err)) from None
+        _print_loaded(loaded)
     return 0
 
 

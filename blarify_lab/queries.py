@@ -291,3 +291,76 @@ def create_edges_query(relationship_type: str) -> str:
         f"CREATE (a)-[:{rel}]->(b) "
         "RETURN count(*) AS created"
     )
+
+
+def code_nodes_under_root_query() -> str:
+    """Every code node at ``$root`` or under it: ``path``, labels, ``content_hash`` and id.
+
+    Under it means a path starting with ``$root + '/'`` (a folder's content) or
+    ``$root + '::'`` (a file's classes and functions). Documentation and session registry nodes
+    are not code nodes.
+    """
+    return (
+        "MATCH (n) WHERE (n.path = $root OR n.path STARTS WITH ($root + '/') "
+        f"OR n.path STARTS WITH ($root + '::')) AND {_in_scope('n')} "
+        "RETURN id(n) AS node_id, n.path AS path, labels(n) AS labels, "
+        "n.content_hash AS content_hash ORDER BY node_id"
+    )
+
+
+def update_nodes_query() -> str:
+    """Set the properties of the map ``$rows[k]`` on the node with id ``$node_ids[k]``."""
+    return (
+        "UNWIND range(0, size($node_ids) - 1) AS k "
+        "WITH $node_ids[k] AS node_id, $rows[k] AS row "
+        "MATCH (n) WHERE id(n) = node_id SET n += row "
+        "RETURN count(n) AS updated"
+    )
+
+
+def delete_documentation_query() -> str:
+    """Delete the DOCUMENTATION nodes that describe the nodes with ids ``$node_ids``."""
+    return (
+        "UNWIND $node_ids AS node_id "
+        "MATCH (n) WHERE id(n) = node_id "
+        f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
+        "WITH DISTINCT d DETACH DELETE d "
+        "RETURN count(*) AS deleted"
+    )
+
+
+def delete_nodes_query() -> str:
+    """Delete the nodes with ids ``$node_ids`` and every edge they have."""
+    return (
+        "UNWIND $node_ids AS node_id "
+        "MATCH (n) WHERE id(n) = node_id "
+        "DETACH DELETE n "
+        "RETURN count(*) AS deleted"
+    )
+
+
+def outgoing_edges_query(relationship_type: str) -> str:
+    """The ``relationship_type`` edges leaving the nodes with ids ``$node_ids``, per source.
+
+    ``targets`` lists one id per edge, so parallel edges show as repeats.
+    """
+    rel = validate_identifier(relationship_type, "relationship type")
+    return (
+        "UNWIND $node_ids AS node_id "
+        "MATCH (a) WHERE id(a) = node_id "
+        f"MATCH (a)-[:{rel}]->(b) "
+        "RETURN node_id AS source, collect(id(b)) AS targets"
+    )
+
+
+def delete_edges_query(relationship_type: str) -> str:
+    """Delete every ``relationship_type`` edge from ``$sources[k]`` to ``$targets[k]`` (ids)."""
+    rel = validate_identifier(relationship_type, "relationship type")
+    return (
+        "UNWIND range(0, size($sources) - 1) AS k "
+        "WITH $sources[k] AS source, $targets[k] AS target "
+        "MATCH (a) WHERE id(a) = source "
+        f"WITH a, target MATCH (a)-[r:{rel}]->(b) WHERE id(b) = target "
+        "DELETE r "
+        "RETURN count(*) AS deleted"
+    )

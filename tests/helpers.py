@@ -5,13 +5,15 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from blarify_lab.db import GraphDB
 from blarify_lab.prompts import parse_prompt
@@ -48,47 +50,6 @@ class InThreads:
         return [self.results[i] for i in range(len(self._threads))]
 
 
-class QueryRecorder:
-    """Records every query sent through ``db.run_query`` while active, with its params and rows.
-
-    Each call goes to the real database, unless ``before(query, params)`` raises first (to
-    simulate a failure at a chosen point). Use as a context manager.
-    """
-
-    def __init__(
-        self, db: GraphDB, before: Callable[[str, Mapping[str, Any]], None] | None = None
-    ) -> None:
-        self.db = db
-        self.before = before
-        self.calls: list[tuple[str, dict[str, Any], list[dict[str, Any]] | None]] = []
-        self._original = db.run_query
-
-    @property
-    def queries(self) -> list[str]:
-        return [query for query, _, _ in self.calls]
-
-    def writes(self) -> list[str]:
-        """The recorded queries that write (CREATE, MERGE, SET, DELETE, REMOVE)."""
-        words = ("CREATE", "MERGE", "SET ", "DELETE", "REMOVE")
-        return [query for query in self.queries if any(w in query for w in words)]
-
-    def _run(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        call = (query, dict(params or {}), None)
-        self.calls.append(call)
-        if self.before is not None:
-            self.before(query, call[1])
-        rows = self._original(query, params)
-        self.calls[self.calls.index(call)] = (query, call[1], rows)
-        return rows
-
-    def __enter__(self) -> QueryRecorder:
-        self.db.run_query = self._run  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.db.run_query  # type: ignore[misc]
-
-
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout
@@ -112,6 +73,63 @@ def graph_fingerprint(db: GraphDB, *, documentation: bool = False) -> str:
     )
     canon = sorted(json.dumps(r, sort_keys=True, default=str) for r in nodes + edges)
     return hashlib.sha256("\n".join(canon).encode()).hexdigest()
+
+
+_WRITE_CLAUSE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|FOREACH)\b", re.IGNORECASE)
+
+
+class QueryRecorder:
+    """Records ``(query, params)`` of every ``db.run_query`` call made inside the ``with`` block,
+    and the rows each returned (``results``).
+
+    The calls still go to the real database, unless ``before(query, params)`` raises first
+    (to simulate a failure at a chosen point). ``writes`` keeps the queries that can write.
+    """
+
+    def __init__(
+        self, db: GraphDB, before: Callable[[str, Mapping[str, Any]], None] | None = None
+    ) -> None:
+        self.db = db
+        self.before = before
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.results: list[list[dict[str, Any]]] = []
+        self._saved: Any = None
+
+    def __enter__(self) -> Self:
+        real = self.db.run_query
+        self._saved = vars(self.db).get("run_query")
+
+        def run_query(query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+            call = (query, dict(params or {}))
+            self.calls.append(call)
+            if self.before is not None:
+                self.before(*call)
+            rows = real(query, params)
+            self.results.append(rows)
+            return rows
+
+        vars(self.db)["run_query"] = run_query
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._saved is None:
+            del vars(self.db)["run_query"]
+        else:
+            vars(self.db)["run_query"] = self._saved
+
+    @property
+    def queries(self) -> list[str]:
+        return [query for query, _ in self.calls]
+
+    @property
+    def writes(self) -> list[str]:
+        """The recorded queries with a clause that writes (CREATE, MERGE, SET, DELETE, ...)."""
+        return [query for query in self.queries if _WRITE_CLAUSE.search(query)]
 
 
 def session_nodes(db: GraphDB) -> int:

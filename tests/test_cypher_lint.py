@@ -147,6 +147,20 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.create_edges_query("CALLS"),
             {"sources": [1], "targets": [2]},
         ),
+        ("code_nodes_under_root_query", queries.code_nodes_under_root_query(), {"root": "/shop"}),
+        (
+            "update_nodes_query",
+            queries.update_nodes_query(),
+            {"node_ids": [1], "rows": [{"text": "def f(): pass", "content_hash": "ab"}]},
+        ),
+        ("delete_documentation_query", queries.delete_documentation_query(), {"node_ids": [1]}),
+        ("delete_nodes_query", queries.delete_nodes_query(), {"node_ids": [1]}),
+        ("outgoing_edges_query", queries.outgoing_edges_query("CONTAINS"), {"node_ids": [1, 2]}),
+        (
+            "delete_edges_query",
+            queries.delete_edges_query("CALLS"),
+            {"sources": [1], "targets": [2]},
+        ),
     ]
 
 

@@ -324,7 +324,7 @@ def test_big_session_is_cleaned_in_batches(db_manager: GraphDB) -> None:
     db_manager.run_query(q.initialize_processing_session_query(sid), {"session_id": sid})
     with QueryRecorder(db_manager) as sent:
         assert remove_session_traces(db_manager, sid, batch_size=10_000) == 25_000
-    removed = [r[0]["removed"] for _, _, r in sent.calls if r and "removed" in r[0]]
+    removed = [r[0]["removed"] for r in sent.results if r and "removed" in r[0]]
     assert removed == [10_000, 10_000, 5_000]
     assert session_nodes(db_manager) == 0
     total = db_manager.run_query("MATCH (n:FILE) RETURN sum(n.keep) AS s", {})[0]["s"]
