@@ -10,19 +10,26 @@
     ├── SessionCancelled                   SessionHandle.cancel() or the dashboard's Stop
     ├── SessionCleanupError                a session's state could not be removed
     ├── SessionStateLostError              a session's state vanished while it ran
-    └── BudgetExceededError                the session reached its max_cost_usd
+    ├── BudgetExceededError                the session reached its max_cost_usd
+    ├── LLMCallError                       an LLM call failed for good (attempts, status)
+    └── PacingTimeout                      rate limits would start a call after its deadline
+                                           (also a TimeoutError)
 
 Messages say what to do next; none carries a password.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "BlarifyLabError",
     "BudgetExceededError",
     "DatabaseUnavailableError",
     "GraphDBError",
+    "LLMCallError",
     "NodeNotFoundError",
+    "PacingTimeout",
     "QueryError",
     "SessionCancelled",
     "SessionCleanupError",
@@ -102,3 +109,42 @@ class BudgetExceededError(BlarifyLabError):
         self.session_id = session_id
         self.spent_usd = spent_usd
         self.budget_usd = budget_usd
+
+
+RetryReason = Literal["permanent", "retries_exhausted", "deadline"]
+
+
+class LLMCallError(BlarifyLabError):
+    """An LLM call failed for good: permanently, after its last retry, or at its deadline.
+
+    ``attempts`` is the number of calls made (each counted once), ``status_code`` the HTTP
+    status of the last failure (None for a timeout, a dropped connection or a non-HTTP error),
+    ``reason`` why it stopped, ``server_message`` the server's (or exception's) own words, and
+    ``__cause__`` the last exception itself.
+    """
+
+    def __init__(
+        self,
+        cause: BaseException,
+        *,
+        attempts: int,
+        reason: RetryReason,
+        status_code: int | None = None,
+        server_message: str = "",
+    ) -> None:
+        self.attempts = attempts
+        self.reason = reason
+        self.status_code = status_code
+        self.server_message = server_message
+        what = type(cause).__name__ + (f" (HTTP {status_code})" if status_code else "")
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        why = {
+            "permanent": "not retried",
+            "retries_exhausted": "retries exhausted",
+            "deadline": "the next retry would cross the deadline",
+        }[reason]
+        super().__init__(f"LLM call failed after {tries} ({why}): {what}: {self.server_message}")
+
+
+class PacingTimeout(BlarifyLabError, TimeoutError):
+    """The rate limits would only let the request start after its deadline."""

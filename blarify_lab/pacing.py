@@ -42,15 +42,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import BlarifyLabError, SessionCancelled
+from .errors import PacingTimeout, SessionCancelled
 
 __all__ = ["PacingStats", "PacingTimeout", "RateLimiter"]
 
 _CANCEL_POLL_S = 0.05
-
-
-class PacingTimeout(BlarifyLabError, TimeoutError):
-    """The rate limits would only let the request start after its deadline."""
 
 
 @dataclass(frozen=True, slots=True)

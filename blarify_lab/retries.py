@@ -38,11 +38,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
-from .errors import BlarifyLabError, SessionCancelled
+from .errors import BlarifyLabError, LLMCallError, RetryReason, SessionCancelled
 
 __all__ = [
     "TRANSIENT_STATUS_CODES",
@@ -72,39 +72,6 @@ _TRANSIENT_CLASS_NAMES = frozenset(
         "ConnectionError",  # requests (not the builtin), and the builtin
     }
 )
-
-RetryReason = Literal["permanent", "retries_exhausted", "deadline"]
-
-
-class LLMCallError(BlarifyLabError):
-    """An LLM call failed for good: permanently, after its last retry, or at its deadline.
-
-    ``attempts`` is the number of calls made (each counted once), ``status_code`` the HTTP
-    status of the last failure (None for a timeout, a dropped connection or a non-HTTP error),
-    ``reason`` why it stopped, ``server_message`` the server's (or exception's) own words, and
-    ``__cause__`` the last exception itself.
-    """
-
-    def __init__(
-        self,
-        cause: BaseException,
-        *,
-        attempts: int,
-        reason: RetryReason,
-        status_code: int | None = None,
-    ) -> None:
-        self.attempts = attempts
-        self.reason = reason
-        self.status_code = status_code
-        self.server_message = error_message(cause)
-        what = type(cause).__name__ + (f" (HTTP {status_code})" if status_code else "")
-        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        why = {
-            "permanent": "not retried",
-            "retries_exhausted": "retries exhausted",
-            "deadline": "the next retry would cross the deadline",
-        }[reason]
-        super().__init__(f"LLM call failed after {tries} ({why}): {what}: {self.server_message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,5 +286,9 @@ def call_with_retries(
         else:
             reason = "retries_exhausted"
         raise LLMCallError(
-            error, attempts=attempts, reason=reason, status_code=status_code_of(error)
+            error,
+            attempts=attempts,
+            reason=reason,
+            status_code=status_code_of(error),
+            server_message=error_message(error),
         ) from error
