@@ -12,25 +12,35 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import math
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import queries as q
+from .checks import (
+    check_money,
+    check_path,
+    check_scope,
+    check_seconds,
+    check_timeout,
+    check_whole,
+)
 from .db import GraphDB
-from .errors import NodeNotFoundError
+from .errors import LLMCallError, NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
+from .llm_calls import call_llm
+from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
 from .prompts import (
     CYCLE_MARK,
     DEFAULT_MAX_DESCRIPTION_CHARS,
     DEFAULT_MAX_TEXT_CHARS,
+    ERROR_MARK,
     NodeContent,
     build_prompt,
     clean_description,
@@ -40,13 +50,15 @@ from .prompts import (
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .scheduler import Completions, Scheduler, SessionRun
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
+from .usage import cost_usd, validate_prices
 from .workers import WorkerPool
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RecursiveDFSProcessor"]
 
 log = logging.getLogger("blarify_lab")
-
-MAX_SECONDS = 365 * 24 * 3600.0  # a timeout or interval beyond a year is a mistake
 
 
 _CURRENT: contextvars.ContextVar[tuple[SessionRun, int] | None] = contextvars.ContextVar(
@@ -77,24 +89,32 @@ class RecursiveDFSProcessor:
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_retries: int = 5,
+        prices: Mapping[str, float] | None = None,
+        max_cost_usd: float | None = None,
     ) -> None:
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
-        self.timeout = _check_timeout(timeout)
-        self.scope: q.Scope = _check_scope(scope)
-        self.heartbeat_interval = _check_seconds(heartbeat_interval, "heartbeat_interval")
-        if isinstance(max_text_chars, bool) or not isinstance(max_text_chars, int):
-            raise ValueError(f"max_text_chars must be a whole number, got {max_text_chars!r}")
-        if max_text_chars < 200:
-            raise ValueError(f"max_text_chars must be at least 200, got {max_text_chars!r}")
-        if (
-            isinstance(max_description_chars, bool)
-            or not isinstance(max_description_chars, int)
-            or max_description_chars < 100
-        ):
-            raise ValueError(
-                f"max_description_chars must be a whole number >= 100, got {max_description_chars!r}"
-            )
+        check_whole(max_workers, "max_workers", 1)
+        self.timeout = check_timeout(timeout)
+        self.scope: q.Scope = check_scope(scope)
+        self.heartbeat_interval = check_seconds(heartbeat_interval, "heartbeat_interval")
+        check_whole(max_text_chars, "max_text_chars", 200)
+        check_whole(max_description_chars, "max_description_chars", 100)
+        check_whole(max_retries, "max_retries", 0)
+        RateLimiter(requests_per_minute, tokens_per_minute)  # validates both limits
+        self.prices = None if prices is None else validate_prices(prices)
+        if max_cost_usd is not None:
+            if self.prices is None:
+                raise ValueError(
+                    "max_cost_usd needs prices={'prompt': usd_per_million, "
+                    "'completion': usd_per_million} to know what a call costs"
+                )
+            check_money(max_cost_usd)
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.max_retries = max_retries
+        self.max_cost_usd = max_cost_usd
         self.db_manager = db_manager
         self.llm_provider = llm_provider
         self.max_workers = max_workers
@@ -171,6 +191,31 @@ class RecursiveDFSProcessor:
         thread.start()
         return SessionHandle(session, future, cancel, lambda: completions.put(None))
 
+    def estimate(
+        self, node_path: str, use_hierarchy: bool = True, *, scope: q.Scope | None = None
+    ) -> pd.DataFrame:
+        """What ``process_node(node_path, ...)`` would cost, without calling the LLM and
+        without writing anything: one row with ``nodes``, ``cached`` (stored documentation
+        that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
+        (estimated) and ``cost_usd`` (with ``prices``; else NaN)."""
+        from .estimate import estimate_session
+
+        check_path(node_path)
+        if not self.db_manager.run_query(q.find_node_query(), {"node_path": node_path}):
+            raise NodeNotFoundError(f"no code node has path {node_path!r}")
+        return estimate_session(
+            self.db_manager,
+            node_path,
+            scope=check_scope(scope or self.scope),
+            relationship_type=(
+                self.hierarchy_relationship if use_hierarchy else self.call_relationship
+            ),
+            model=self.model,
+            reuse=self.save_documentation,
+            max_text_chars=self.max_text_chars,
+            prices=self.prices,
+        )
+
     # ----------------------------------------------------------------------- session driver
     def _prepare(
         self,
@@ -182,16 +227,16 @@ class RecursiveDFSProcessor:
         force: bool,
     ) -> ProcessingSession:
         """Validate the request and create the session object (nothing is written yet)."""
-        _check_path(node_path)
+        check_path(node_path)
         session = ProcessingSession(
             session_id=uuid.uuid4().hex,
             root_path=node_path,
-            scope=_check_scope(scope or self.scope),
+            scope=check_scope(scope or self.scope),
             relationship_type=(
                 self.hierarchy_relationship if use_hierarchy else self.call_relationship
             ),
             max_workers=self.max_workers,
-            timeout=self.timeout if timeout is None else _check_timeout(timeout),
+            timeout=self.timeout if timeout is None else check_timeout(timeout),
             force=bool(force),
         )
         self.last_session = session
@@ -213,6 +258,8 @@ class RecursiveDFSProcessor:
             raise
         run = SessionRun(session=session, root_id=root_id, cancel=cancel, completions=completions)
         run.reuse = self.save_documentation and not session.force
+        run.deadline = deadline
+        run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
         mode = self.progress if progress is None else progress
         with session_lifecycle(
             self.db_manager, session, heartbeat_interval=self.heartbeat_interval
@@ -224,6 +271,7 @@ class RecursiveDFSProcessor:
                 work=self._run_node,
                 max_text_chars=self.max_text_chars,
                 save_documentation=self.save_documentation,
+                budget_usd=self.max_cost_usd,
             )
             scheduler.initialise()
             with SessionProgress(session, mode) as reporter:
@@ -296,19 +344,45 @@ class RecursiveDFSProcessor:
         return run.text(node_id, description, self.max_text_chars)
 
     def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
-        """The LLM's description of one node; ``[ERROR] ...`` (and the error noted) if it
-        fails. The answer is bounded and cleaned before it is kept."""
-        run.session.called_llm()
+        """The LLM's description of one node, paced by the session's rate limits and retried
+        on transient failures; ``[ERROR] ...`` (and the error noted) if it fails for good.
+        The answer is bounded and cleaned before it is kept."""
+        session = run.session
+        session.called_llm()
         try:
-            description = self._provider.get_completion(prompt)
-            if not isinstance(description, str):  # a provider object not made by as_llm_provider
-                raise TypeError(
-                    f"the LLM provider returned {type(description).__name__}, expected str"
-                )
-            description = clean_description(description, self.max_description_chars)
-            if not description.strip():
-                raise ValueError("the LLM provider returned an empty description")
-        except Exception as err:
+            outcome = call_llm(
+                self._provider.complete,
+                prompt,
+                limiter=run.limiter,
+                max_retries=self.max_retries,
+                deadline=run.deadline,
+                cancel=run.cancel,
+            )
+        except LLMCallError as err:
+            session.used(node_id, attempts=err.attempts)
+            cause = err.__cause__ if err.__cause__ is not None else err
+            run.errors[node_id] = _failure(err, cause)
+            return f"{ERROR_MARK} {run.errors[node_id]}"
+        except Exception as err:  # cancelled while waiting for a rate limit, or a bug
+            session.used(node_id, attempts=1)
+            run.errors[node_id] = describe_error(err)
+            return error_description(err)
+        usage = outcome.completion
+        cost = None
+        if self.prices is not None:
+            cost = cost_usd(usage.prompt_tokens, usage.completion_tokens, self.prices)
+        session.used(
+            node_id,
+            attempts=outcome.attempts,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            estimated=usage.estimated,
+            cost_usd=cost,
+            waited_s=outcome.waited_s,
+        )
+        description = clean_description(usage.text, self.max_description_chars)
+        if not description.strip():
+            err = ValueError("the LLM provider returned an empty description")
             run.errors[node_id] = describe_error(err)
             return error_description(err)
         return description
@@ -329,6 +403,17 @@ class RecursiveDFSProcessor:
         return run, node_id
 
 
+def _failure(err: LLMCallError, cause: BaseException) -> str:
+    """A failed call in one line: the original error, its HTTP status and how it ended."""
+    status = f" (HTTP {err.status_code})" if err.status_code else ""
+    tail = ""
+    if err.attempts > 1 or err.reason != "permanent":
+        reason = {"retries_exhausted": "retries exhausted", "deadline": "deadline reached"}
+        tail = f" [{err.attempts} attempts, {reason.get(err.reason, err.reason)}]"
+    message = " ".join((err.server_message or str(cause)).split())
+    return f"{type(cause).__name__}{status}: {message}{tail}"
+
+
 def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:
     """The session ends early: store the documentation it finished (best effort)."""
     try:
@@ -336,43 +421,3 @@ def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:
     except Exception as flush_error:  # the database may be what failed
         log.warning("could not store the finished documentation: %s", flush_error)
         err.add_note("the documentation finished since the last write was not stored")
-
-
-def _check_path(path: object) -> str:
-    """A node path: a non-empty string with no NUL byte and no lone surrogate."""
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"node_path must be a non-empty string, got {path!r}")
-    if "\0" in path:
-        raise ValueError(f"node_path must not contain a NUL byte, got {path!r}")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"node_path is not valid Unicode (a lone surrogate): {path!r}") from None
-    return path
-
-
-def _check_scope(scope: object) -> q.Scope:
-    if scope == "graph":
-        return "graph"
-    if scope == "subtree":
-        return "subtree"
-    raise ValueError(f"invalid scope {scope!r}: use 'graph' or 'subtree'")
-
-
-def _check_seconds(value: object, name: str) -> float:
-    """A finite number of seconds > 0 (and not absurdly large), else ``ValueError``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 < value <= MAX_SECONDS
-    ):
-        raise ValueError(
-            f"{name} must be a finite number of seconds > 0 (at most {MAX_SECONDS:g}), "
-            f"got {value!r}"
-        )
-    return float(value)
-
-
-def _check_timeout(value: object) -> float | None:
-    return None if value is None else _check_seconds(value, "timeout")

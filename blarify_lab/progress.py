@@ -108,13 +108,22 @@ class SessionProgress:
 
     def _set_postfix(self) -> None:
         c = self._session.counts
-        self._bar.set_postfix(
-            running=c["running"],
-            cached=self._session.cached,
-            failed=c["failed"],
-            cycles=c["cycles"],
-            refresh=False,
-        )
+        s = self._session
+        postfix: dict[str, object] = {
+            "running": c["running"],
+            "cached": s.cached,
+            "failed": c["failed"],
+            "cycles": c["cycles"],
+        }
+        if s.llm_calls:
+            postfix["tokens"] = s.prompt_tokens + s.completion_tokens
+        if s.cost_usd is not None:
+            postfix["cost"] = f"${s.cost_usd:.4f}"
+        if s.retries:
+            postfix["retries"] = s.retries
+        if s.rate_wait_s >= 0.05:
+            postfix["waited"] = f"{s.rate_wait_s:.1f}s"
+        self._bar.set_postfix(postfix, refresh=False)
 
     def _notify(self) -> None:
         if self._callback is not None:

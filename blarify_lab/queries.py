@@ -206,6 +206,42 @@ def subtree_count_query(relationship_type: str = "CONTAINS") -> str:
     )
 
 
+def _scope_match(scope: Scope, relationship_type: str, var: str) -> str:
+    """A read-only MATCH of a session's scope (no state is marked): the whole graph, or what
+    ``$root_path`` reaches through ``relationship_type``."""
+    if scope == "graph":
+        return f"MATCH ({var}) WHERE {_in_scope(var)} "
+    if scope == "subtree":
+        rel = validate_identifier(relationship_type, "relationship type")
+        return (
+            f"MATCH (root) WHERE root.path = $root_path AND {_in_scope('root')} "
+            f"MATCH (root)-[:{rel}*0..]->({var}) WHERE {_in_scope(var)} WITH DISTINCT {var} "
+        )
+    raise ValueError(f"invalid scope {scope!r}: use 'graph' or 'subtree'")
+
+
+def scope_contents_query(scope: Scope = "graph", relationship_type: str = "CONTAINS") -> str:
+    """Read only: every node of a would-be session with what its prompt needs and its stored
+    documentation (for an estimate before paying)."""
+    return (
+        _scope_match(scope, relationship_type, "n")
+        + f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
+        "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+    )
+
+
+def scope_structure_query(scope: Scope = "graph", relationship_type: str = "CONTAINS") -> str:
+    """Read only: the ``relationship_type`` edges inside a would-be session, one row per
+    parent with its children."""
+    rel = validate_identifier(relationship_type, "relationship type")
+    return (
+        _scope_match(scope, relationship_type, "a")
+        + f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
+        "RETURN id(a) AS parent, collect(id(b)) AS children"
+    )
+
+
 def documentation_query() -> str:
     """The stored documentation of ``$root_path`` and every code node whose path lies under it
     (``$folder_prefix`` is ``$root_path + '/'``, ``$file_prefix`` is ``$root_path + '::'``),

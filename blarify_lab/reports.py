@@ -42,6 +42,11 @@ REPORT_COLUMNS = [
     "cycle",
     "cached",
     "description",
+    "attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_estimated",
+    "cost_usd",
 ]
 STATE_COLOURS = {
     "pending": "#9e9e9e",
@@ -75,6 +80,16 @@ class RecordView(Protocol):
     def cached(self) -> bool: ...
     @property
     def description(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def tokens_estimated(self) -> bool: ...
+    @property
+    def cost_usd(self) -> float | None: ...
 
 
 class SessionView(Protocol):
@@ -106,6 +121,16 @@ class SessionView(Protocol):
     def cached(self) -> int: ...
     @property
     def outside_subtree(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+    @property
+    def rate_wait_s(self) -> float: ...
 
 
 # ------------------------------------------------------------------------------ DataFrames
@@ -131,6 +156,11 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "cycle": r.cycle,
             "cached": r.cached,
             "description": r.description,
+            "attempts": r.attempts,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "tokens_estimated": r.tokens_estimated,
+            "cost_usd": r.cost_usd,
         }
         for r in list(session.nodes.values())
     ]
@@ -140,6 +170,10 @@ def session_report(session: SessionView) -> pd.DataFrame:
         frame[col] = frame[col].astype("float64")
     frame["cycle"] = frame["cycle"].astype(bool)
     frame["cached"] = frame["cached"].astype(bool)
+    frame["tokens_estimated"] = frame["tokens_estimated"].astype(bool)
+    for col in ("attempts", "prompt_tokens", "completion_tokens"):
+        frame[col] = frame[col].astype("int64")
+    frame["cost_usd"] = frame["cost_usd"].astype("float64")
     return frame.sort_values(["finished_at", "path"], na_position="last").reset_index(drop=True)
 
 
@@ -162,6 +196,11 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "cycles": counts["cycles"],
                 "llm_calls": session.llm_calls,
                 "cached": session.cached,
+                "retries": session.retries,
+                "prompt_tokens": session.prompt_tokens,
+                "completion_tokens": session.completion_tokens,
+                "cost_usd": session.cost_usd if session.cost_usd is not None else float("nan"),
+                "rate_wait_s": round(session.rate_wait_s, 3),
                 "scope": session.scope,
                 "outside_subtree": session.outside_subtree,
                 "wall_s": round(wall, 3),
@@ -197,6 +236,10 @@ class Snapshot:
     errors: tuple[tuple[str, str], ...]
     llm_calls: int = 0
     cached: int = 0
+    tokens: int = 0
+    cost_usd: float | None = None
+    retries: int = 0
+    rate_wait_s: float = 0.0
 
 
 def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
@@ -218,6 +261,10 @@ def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
         errors=tuple(list(session.recent_errors)[-max_errors:]),
         llm_calls=session.llm_calls,
         cached=session.cached,
+        tokens=session.prompt_tokens + session.completion_tokens,
+        cost_usd=session.cost_usd,
+        retries=session.retries,
+        rate_wait_s=session.rate_wait_s,
     )
 
 
@@ -233,10 +280,15 @@ def format_duration(seconds: float | None) -> str:
 
 def stats_line(snap: Snapshot) -> str:
     """Elapsed time, throughput, ETA, LLM calls, reused documentation and cycle breaks."""
+    cost = "" if snap.cost_usd is None else f", ${snap.cost_usd:.4f}"
+    waits = ""
+    if snap.retries or snap.rate_wait_s >= 0.05:
+        waits = f", {snap.retries} retries, {snap.rate_wait_s:.1f} s rate-limited"
     return (
         f"elapsed {format_duration(snap.elapsed_s)}, {snap.throughput:.1f} nodes/s, "
         f"ETA {format_duration(snap.eta_s)}, {snap.llm_calls} LLM calls, "
-        f"{snap.cached} cached, cycles {snap.counts['cycles']}"
+        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}, "
+        f"cycles {snap.counts['cycles']}"
     )
 
 

@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 
 from . import queries as q
 from .db import GraphDB
-from .errors import NodeNotFoundError, SessionCancelled, SessionStateLostError
+from .errors import (
+    BudgetExceededError,
+    NodeNotFoundError,
+    SessionCancelled,
+    SessionStateLostError,
+)
 from .graph import DependencyGraph, depths
+from .pacing import RateLimiter
 from .progress import SessionProgress
 from .prompts import ChildText, NodeContent, compose_text, error_description
 from .session import NodeRecord, ProcessingSession, describe_error
@@ -59,6 +65,8 @@ class SessionRun:
     unflushed: dict[str, list[int]] = field(default_factory=dict[str, list[int]])
     last_flush: float = 0.0
     # durable documentation: what the graph holds for claimed nodes, and what to write
+    limiter: RateLimiter | None = None  # the session's LLM pacing, shared by its workers
+    deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
     made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
@@ -92,6 +100,7 @@ class Scheduler:
         work: Callable[[SessionRun, int], tuple[str, bool]],
         max_text_chars: int,
         save_documentation: bool,
+        budget_usd: float | None = None,
     ) -> None:
         self.db_manager = db
         self.run = run
@@ -99,6 +108,7 @@ class Scheduler:
         self.work = work
         self.max_text_chars = max_text_chars
         self.save_documentation = save_documentation
+        self.budget_usd = budget_usd
 
     def initialise(self) -> None:
         """Mark the scope pending and read its structure into memory.
@@ -165,6 +175,12 @@ class Scheduler:
                 stacklevel=2,
             )
 
+    def _over_budget(self) -> bool:
+        """The session has spent its ``max_cost_usd``: claim nothing more."""
+        if self.budget_usd is None:
+            return False
+        return (self.run.session.cost_usd or 0.0) >= self.budget_usd
+
     def flush(self) -> None:
         """Store what is finished and not yet written (the session is ending early)."""
         if self.run.docs or self.run.unflushed:
@@ -191,7 +207,8 @@ class Scheduler:
                     f"with {finished} of {session.total} nodes documented; its state was "
                     "removed from the graph"
                 )
-            if ready and len(running) < low:
+            over_budget = self._over_budget()
+            if ready and len(running) < low and not over_budget:
                 batch = [ready.popleft() for _ in range(min(len(ready), high - len(running)))]
                 for node_id in self._advance(run, batch):
                     future = pool.submit(self.work, run, node_id)
@@ -204,6 +221,10 @@ class Scheduler:
                 if finished >= session.total or not run.graph.pending:
                     self._advance(run, [])
                     return
+                if over_budget:  # the calls in flight have finished: store them, then stop
+                    self._advance(run, [])
+                    spent = session.cost_usd or 0.0
+                    raise BudgetExceededError(session.session_id, spent, self.budget_usd or 0.0)
                 ready.extend(run.graph.break_cycles())
                 session.cycles = len(run.graph.cycle_sources)
                 continue

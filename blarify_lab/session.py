@@ -55,6 +55,11 @@ class NodeRecord:
     cycle: bool = False
     cached: bool = False  # its stored documentation was reused: no LLM call
     description: str | None = None  # the LLM's text for this node alone
+    attempts: int = 0  # LLM calls made for it (a retried call counts each attempt)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False  # the provider reported no usage: estimated
+    cost_usd: float | None = None  # with prices set
 
 
 @dataclass(eq=False)
@@ -77,6 +82,11 @@ class ProcessingSession:
     llm_calls: int = 0
     cached: int = 0
     outside_subtree: int = 0  # nodes of a scope="graph" session that the root does not reach
+    retries: int = 0  # attempts beyond the first, over all nodes
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None  # with prices set
+    rate_wait_s: float = 0.0  # time workers spent waiting on rate limits (summed)
     nodes: dict[int, NodeRecord] = field(default_factory=dict[int, NodeRecord], repr=False)
     recent_errors: deque[tuple[str, str]] = field(
         default_factory=lambda: deque(maxlen=RECENT_ERRORS), repr=False
@@ -120,6 +130,32 @@ class ProcessingSession:
         """A worker is about to ask the LLM."""
         with self._lock:
             self.llm_calls += 1
+
+    def used(
+        self,
+        node_id: int,
+        *,
+        attempts: int,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        estimated: bool = False,
+        cost_usd: float | None = None,
+        waited_s: float = 0.0,
+    ) -> None:
+        """What asking the LLM about a node took: attempts, tokens, cost, rate-limit waits."""
+        record = self.nodes[node_id]
+        with self._lock:
+            record.attempts += attempts
+            record.prompt_tokens += prompt_tokens
+            record.completion_tokens += completion_tokens
+            record.tokens_estimated = record.tokens_estimated or estimated
+            self.retries += max(attempts - 1, 0)
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+            self.rate_wait_s += waited_s
+            if cost_usd is not None:
+                record.cost_usd = (record.cost_usd or 0.0) + cost_usd
+                self.cost_usd = (self.cost_usd or 0.0) + cost_usd
 
     def finished(
         self,

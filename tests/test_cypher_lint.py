@@ -161,6 +161,18 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.delete_edges_query("CALLS"),
             {"sources": [1], "targets": [2]},
         ),
+        ("scope_contents_query", queries.scope_contents_query(), {}),
+        (
+            "scope_contents_query",
+            queries.scope_contents_query("subtree", "CALLS"),
+            {"root_path": "/a"},
+        ),
+        ("scope_structure_query", queries.scope_structure_query(), {}),
+        (
+            "scope_structure_query",
+            queries.scope_structure_query("subtree", "CALLS"),
+            {"root_path": "/a"},
+        ),
     ]
 
 
