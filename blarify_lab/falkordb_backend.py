@@ -1,0 +1,212 @@
+"""The FalkorDB backend: ``FalkorDBManager``, through the ``falkordb`` client (Redis protocol).
+
+Reads of the socket honour ``query_deadline``; values come out as plain Python values.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .backend_base import DEFAULT_CONNECT_TIMEOUT_S, ManagerBase, one_line, query_error
+from .deadline import query_deadline, seconds_left
+from .errors import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["DEFAULT_QUERY_TIMEOUT_S", "FalkorDBManager"]
+
+DEFAULT_QUERY_TIMEOUT_S = 60.0  # a query that has not answered by then is reported, not waited for
+
+
+def _plain_falkor(value: Any) -> Any:
+    """Turn falkordb client values into plain Python values."""
+    from falkordb import Edge, Node, Path
+
+    if isinstance(value, Node | Edge):
+        return {k: _plain_falkor(v) for k, v in value.properties.items()}
+    if isinstance(value, Path):
+        return [_plain_falkor(n) for n in value.nodes()]
+    if isinstance(value, list | tuple):
+        return [_plain_falkor(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, dict):
+        return {k: _plain_falkor(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    return value
+
+
+@functools.cache
+def _deadline_connection_class() -> type[redis.Connection]:
+    """A redis-py connection whose reads honour ``query_deadline``."""
+    import redis
+    import redis.exceptions
+    from redis.utils import SENTINEL
+
+    class DeadlineConnection(redis.Connection):
+        def read_response(
+            self,
+            disable_decoding: bool = False,
+            *,
+            timeout: float | object = SENTINEL,
+            disconnect_on_error: bool = True,
+            push_request: bool = False,
+        ) -> Any:
+            remaining = seconds_left()
+            if remaining is not None and timeout is SENTINEL:
+                if remaining <= 0:
+                    if disconnect_on_error:
+                        self.disconnect()  # the answer may still come: never read it later
+                    raise redis.exceptions.TimeoutError("the query deadline passed")
+                default = self.socket_timeout
+                timeout = remaining if default is None else min(default, remaining)
+            return super().read_response(
+                disable_decoding,
+                timeout=timeout,
+                disconnect_on_error=disconnect_on_error,
+                push_request=push_request,
+            )
+
+    return DeadlineConnection
+
+
+class FalkorDBManager(ManagerBase):
+    """A FalkorDB graph reached through the ``falkordb`` client (Redis protocol, not Bolt).
+
+    Safe to share between threads: the client keeps a connection pool. Connecting fails within
+    about ``connect_timeout`` seconds, and a query that has not answered within
+    ``query_timeout`` seconds (or by the cut-off of ``query_deadline``) fails, each with a
+    one-line ``DatabaseUnavailableError``. A query is retried once on a dropped connection
+    (a server restart), never after a timeout (it may have run).
+    """
+
+    backend = "falkordb"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        graph: str = "blarify",
+        password: str | None = None,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT_S,
+    ) -> None:
+        import redis
+        import redis.exceptions
+        from falkordb import FalkorDB
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.host = host
+        self.port = port
+        self.graph_name = graph
+        self.uri = f"falkordb://{host}:{port}/{graph}"
+        self.query_timeout = query_timeout
+        self._closed = False
+        self._on_close: list[Callable[[], object]] = []
+        pool = redis.ConnectionPool(
+            connection_class=_deadline_connection_class(),
+            host=host,
+            port=port,
+            password=password,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=query_timeout,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+        )
+        try:
+            # the client asks the server about itself on creation: bound that and the PING
+            with query_deadline(time.monotonic() + connect_timeout, grace=0):
+                self._client = FalkorDB(connection_pool=pool)
+                self._client.connection.ping()
+        except redis.exceptions.AuthenticationError as err:
+            pool.disconnect()
+            raise DatabaseUnavailableError(
+                f"cannot log in to FalkorDB at {self.uri}: {one_line(err)}"
+            ) from None
+        except redis.exceptions.TimeoutError:
+            pool.disconnect()
+            raise DatabaseUnavailableError(
+                f"FalkorDB at {self.uri} accepted the connection but did not answer within "
+                f"{connect_timeout:g} s (is the server paused or overloaded?)"
+            ) from None
+        except redis.exceptions.ResponseError as err:
+            pool.disconnect()
+            what = "log in to" if "AUTH" in str(err).upper() else "use"
+            raise DatabaseUnavailableError(
+                f"cannot {what} FalkorDB at {self.uri}: {one_line(err)}"
+            ) from None
+        except Exception as err:  # refused, reset, garbage from a server of another protocol
+            pool.disconnect()
+            raise DatabaseUnavailableError(
+                f"cannot reach FalkorDB at {self.uri}: {one_line(err)}. Check that a FalkorDB "
+                "server runs there, or call blarify_lab.connect() with no URI to start the "
+                "embedded one"
+            ) from None
+        self._pool = pool
+        self._graph = self._client.select_graph(graph)
+
+    def run_query(
+        self, query: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        import redis.exceptions
+
+        if self._closed:
+            raise DatabaseUnavailableError(f"the connection to {self.uri} is closed")
+        started = time.monotonic()
+        try:
+            result = self._graph.query(query, dict(params) if params else None)
+        except redis.exceptions.TimeoutError:
+            deadline = seconds_left() is not None
+            raise DatabaseUnavailableError(
+                f"FalkorDB at {self.uri} did not answer within "
+                f"{time.monotonic() - started:.0f} s"
+                + (" (the query deadline)" if deadline else "")
+                + "; is the server paused or overloaded?"
+            ) from None
+        except (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.InvalidResponse,
+            OSError,
+        ) as err:
+            raise DatabaseUnavailableError(
+                f"lost the connection to FalkorDB at {self.uri}: {one_line(err)}"
+            ) from err
+        except redis.exceptions.ResponseError as err:
+            raise query_error(query, err) from err
+        columns = [h[1] if isinstance(h, list | tuple) else h for h in result.header]
+        return [
+            {str(c): _plain_falkor(v) for c, v in zip(columns, row, strict=False)}
+            for row in result.result_set
+        ]
+
+    def delete_graph(self) -> None:
+        """Drop the whole graph (tests and demos use this; it cannot be undone)."""
+        import redis.exceptions
+
+        try:
+            self._graph.delete()
+        except redis.exceptions.ResponseError as err:
+            if "empty key" not in str(err) and "Invalid graph" not in str(err):
+                raise query_error("GRAPH.DELETE", err) from err
+
+    def add_close_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once when this manager is closed (after its connections are)."""
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._client.connection.close()
+            self._pool.disconnect()  # a pool we made ourselves is ours to close
+        finally:
+            callbacks, self._on_close = self._on_close, []
+            for callback in callbacks:
+                callback()
+
+    def __repr__(self) -> str:
+        return f"FalkorDBManager(uri={self.uri!r})"
