@@ -30,6 +30,7 @@ from .checks import (
     check_whole,
 )
 from .db import GraphDB
+from .deadline import query_deadline
 from .errors import LLMCallError, NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["RecursiveDFSProcessor"]
 
 log = logging.getLogger("blarify_lab")
+
+CLEANUP_TIMEOUT_S = 5.0  # what a timed session's cleanup may take after its deadline
 
 
 _CURRENT: contextvars.ContextVar[tuple[SessionRun, int] | None] = contextvars.ContextVar(
@@ -251,6 +254,17 @@ class RecursiveDFSProcessor:
     ) -> str:
         """The whole session: find the root, register, schedule, clean up (in every case)."""
         deadline = None if session.timeout is None else time.monotonic() + session.timeout
+        with query_deadline(deadline):  # no query outlives the session by more than a grace
+            return self._run_within(session, progress, cancel, completions, deadline)
+
+    def _run_within(
+        self,
+        session: ProcessingSession,
+        progress: bool | ProgressCallback | None,
+        cancel: threading.Event,
+        completions: Completions,
+        deadline: float | None,
+    ) -> str:
         try:
             root_id = self._find_root(session.root_path)
         except BaseException as err:
@@ -262,7 +276,10 @@ class RecursiveDFSProcessor:
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
         mode = self.progress if progress is None else progress
         with session_lifecycle(
-            self.db_manager, session, heartbeat_interval=self.heartbeat_interval
+            self.db_manager,
+            session,
+            heartbeat_interval=self.heartbeat_interval,
+            cleanup_timeout=None if deadline is None else CLEANUP_TIMEOUT_S,
         ):
             scheduler = Scheduler(
                 self.db_manager,

@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
+from .deadline import query_deadline
 from .errors import SessionCleanupError
 from .session import ProcessingSession, describe_error, status_for
 
@@ -41,6 +43,7 @@ log = logging.getLogger("blarify_lab")
 DEFAULT_HEARTBEAT_INTERVAL_S = 5.0
 STALE_AFTER_HEARTBEATS = 3
 CLEANUP_BATCH_SIZE = 10_000
+HEARTBEAT_JOIN_S = 1.0  # a beat stuck on a dead database is not waited for longer
 STATE_COUNTS = ["pending", "queued", "running", "in_progress", "completed", "failed"]
 SESSION_COLUMNS = [
     "session_id",
@@ -76,7 +79,7 @@ class Heartbeat:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self._interval + 5)
+            self._thread.join(timeout=min(self._interval, HEARTBEAT_JOIN_S))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -116,14 +119,19 @@ def register_session(db: GraphDB, session: ProcessingSession, *, heartbeat_inter
 
 @contextmanager
 def session_lifecycle(
-    db: GraphDB, session: ProcessingSession, *, heartbeat_interval: float
+    db: GraphDB,
+    session: ProcessingSession,
+    *,
+    heartbeat_interval: float,
+    cleanup_timeout: float | None = None,
 ) -> Iterator[ProcessingSession]:
     """Register ``session``, keep its heartbeat, run the body, then remove every trace.
 
     The session ends ``completed`` when the body returns, else with the status its exception
     calls for (set by the body first if it already ended the session). A failure to clean up
     is raised as ``SessionCleanupError`` when nothing else is, else added to the exception in
-    flight as a note; the first error is the one raised.
+    flight as a note; the first error is the one raised. With ``cleanup_timeout`` the
+    cleanup's queries get that many seconds of their own, whatever deadline the body had.
     """
     try:
         register_session(db, session, heartbeat_interval=heartbeat_interval)
@@ -137,19 +145,25 @@ def session_lifecycle(
     except BaseException as err:
         heartbeat.stop()
         session.end(status_for(err), describe_error(err))
-        _clean(db, session.session_id, err)
+        _clean(db, session.session_id, err, cleanup_timeout)
         raise
     heartbeat.stop()
     session.end("completed")
-    _clean(db, session.session_id, None)
+    _clean(db, session.session_id, None, cleanup_timeout)
 
 
-def _clean(db: GraphDB, session_id: str, in_flight: BaseException | None) -> None:
+def _clean(
+    db: GraphDB, session_id: str, in_flight: BaseException | None, timeout: float | None
+) -> None:
     """Remove a session's traces; an interrupt landing meanwhile waits until they are gone."""
     interrupted: BaseException | None = None
     for _attempt in range(3):
         try:
-            remove_session_traces(db, session_id)
+            if timeout is None:
+                remove_session_traces(db, session_id)
+            else:
+                with query_deadline(time.monotonic() + timeout, override=True):
+                    remove_session_traces(db, session_id)
             break
         except KeyboardInterrupt as err:  # finish the cleanup first, then honour it
             interrupted = interrupted or err

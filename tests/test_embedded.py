@@ -367,3 +367,41 @@ def test_other_protocol_on_the_port_is_a_one_line_error(http_port: int, scheme: 
     assert "pa55word" not in stderr and f"127.0.0.1:{http_port}" in stderr
     assert cli_s < 10
     print(f"{scheme} on an HTTP port: {took:.2f} s in Python, {cli_s:.2f} s from the CLI")
+
+
+def test_a_session_on_a_database_that_stops_answering_ends_near_its_deadline(
+    server: EmbeddedFalkorDB,
+) -> None:
+    """process_node(timeout=2) on a server paused mid-session: its queries are cut at the
+    deadline (plus a grace), its cleanup gets a bounded few seconds, and it says why."""
+    db = FalkorDBManager(port=server.port, graph="paused", password=server.password)
+    try:
+        db.run_query(
+            "CREATE (r:FOLDER {path: '/r'}) WITH r UNWIND range(1, 40) AS i "
+            "CREATE (r)-[:CONTAINS]->(:FILE {path: '/r/f' + toString(i)})",
+            {},
+        )
+        stopped = threading.Event()
+
+        def llm(prompt: str) -> str:
+            if not stopped.is_set():
+                stopped.set()
+                os.kill(server.pid, signal.SIGSTOP)  # the database stops answering now
+            return "doc"
+
+        proc = bl.RecursiveDFSProcessor(db, llm, max_workers=2, progress=False, timeout=2)
+        start = time.monotonic()
+        try:
+            with pytest.raises((TimeoutError, bl.DatabaseUnavailableError)) as info:
+                proc.process_node("/r")
+            took = time.monotonic() - start
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert stopped.is_set()
+        assert took < 2 + 2 + 5 + 2 + 1.5, f"took {took:.1f} s"
+        notes = " ".join(getattr(info.value, "__notes__", []))
+        assert "cleanup_session" in notes, "the leftover is named, with how to remove it"
+        assert proc.last_session is not None and proc.last_session.status != "completed"
+        bl.cleanup_leftovers(db, force=True)
+    finally:
+        db.close()
