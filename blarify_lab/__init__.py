@@ -19,6 +19,7 @@ from .db import connect
 from .documentation import documentation
 from .errors import (
     BlarifyLabError,
+    BudgetExceededError,
     DatabaseUnavailableError,
     NodeNotFoundError,
     SessionCancelled,
@@ -27,6 +28,7 @@ from .errors import (
 from .handles import SessionHandle
 from .llm import ExtractiveSummarizer
 from .loader import load_python_package
+from .openai_chat import OpenAIChat
 from .processor import RecursiveDFSProcessor
 from .registry import cleanup_leftovers, cleanup_session, list_sessions
 from .session import ProcessingSession
@@ -66,9 +68,11 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BlarifyLabError",
+    "BudgetExceededError",
     "DatabaseUnavailableError",
     "ExtractiveSummarizer",
     "NodeNotFoundError",
+    "OpenAIChat",
     "ProcessingSession",
     "RecursiveDFSProcessor",
     "SessionCancelled",

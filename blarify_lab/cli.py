@@ -1,9 +1,11 @@
 """The ``blarify-lab`` command: a demo, processing, and finding and cleaning leftover sessions.
 
-Every command documents with the offline ``ExtractiveSummarizer``; real LLMs are used from
-Python (``RecursiveDFSProcessor(db, llm)``).
+Commands document with the offline ``ExtractiveSummarizer`` unless ``process --model NAME``
+names a model on an OpenAI-compatible server (``--base-url``; the key from
+``$OPENAI_API_KEY``).
 
-Exit codes: 0 done; 1 the work failed (timeout, database lost during the run, cleanup failed);
+Exit codes: 0 done; 1 the work failed (timeout, budget reached, database lost during the run,
+cleanup failed);
 2 bad input (unknown path, bad URI, bad session id or duration, unreachable database, a report
 file that cannot be written); 130 interrupted. Errors are one line on stderr, never a traceback.
 """
@@ -11,18 +13,20 @@ file that cannot be written); 130 interrupted. Errors are one line on stderr, ne
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .documentation import export_markdown
-from .errors import GraphDBError, NodeNotFoundError, SessionCleanupError
+from .errors import BudgetExceededError, GraphDBError, NodeNotFoundError, SessionCleanupError
 from .llm import ExtractiveSummarizer
 from .loader import LoadedPackage, load_python_package
 from .processor import RecursiveDFSProcessor
@@ -59,6 +63,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _prices(text: str) -> dict[str, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"use PROMPT,COMPLETION in USD per million, got {text!r}")
+    try:
+        prompt, completion = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not two numbers: {text!r}") from None
+    if not all(math.isfinite(v) and v >= 0 for v in (prompt, completion)):
+        raise argparse.ArgumentTypeError(f"prices must be finite and >= 0, got {text!r}")
+    return {"prompt": prompt, "completion": completion}
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -84,9 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Document a code graph bottom-up, one isolated session at a time.",
         epilog=(
-            "Commands document with the offline extractive summariser; use a real LLM from "
-            "Python: RecursiveDFSProcessor(db, llm). Exit codes: 0 done, 1 the work failed, "
-            "2 bad input, 130 interrupted."
+            "Commands document with the offline extractive summariser unless `process "
+            "--model NAME` names a model on an OpenAI-compatible server. Exit codes: 0 done, "
+            "1 the work failed, 2 bad input, 130 interrupted."
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -124,8 +141,11 @@ def _parser() -> argparse.ArgumentParser:
         "process",
         help="run one session from the node at PATH",
         description=(
-            "Document the node at PATH and everything under it with the offline extractive "
-            "summariser; prints the documentation of PATH. Real LLMs are used from Python."
+            "Document the node at PATH and everything under it; prints the documentation of "
+            "PATH. Without --model the offline extractive summariser writes it; with --model, "
+            "an OpenAI-compatible server (OpenAI, Ollama, vLLM, LM Studio, llama.cpp; the key "
+            "comes from $OPENAI_API_KEY). Stored documentation whose inputs have not changed "
+            "is reused: a re-run pays only for what changed. --dry-run prints the estimate."
         ),
     )
     process.add_argument("path", help="the node's path, e.g. /mypkg or /mypkg/mod.py::func")
@@ -141,6 +161,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     process.add_argument("--out", type=Path, help="write the per-node report to this CSV")
     process.add_argument("--no-progress", action="store_true", help="no progress bar")
+    llm = process.add_argument_group("a real model")
+    llm.add_argument("--model", help="the model's name, e.g. gpt-4o-mini or llama3.1 (offline)")
+    llm.add_argument(
+        "--base-url",
+        help="an OpenAI-compatible server, e.g. http://localhost:11434/v1 (default: OpenAI)",
+    )
+    llm.add_argument(
+        "--requests-per-minute", type=_positive_float, help="pace the calls (default: unpaced)"
+    )
+    llm.add_argument(
+        "--prices",
+        type=_prices,
+        metavar="PROMPT,COMPLETION",
+        help="USD per million prompt and completion tokens, e.g. 0.15,0.60: gives costs",
+    )
+    llm.add_argument(
+        "--max-cost", type=_positive_float, metavar="USD", help="stop once this is spent"
+    )
+    process.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the run would cost (nodes, cached, calls, tokens) and run nothing",
+    )
     process.add_argument(
         "--force",
         action="store_true",
@@ -317,18 +360,42 @@ def _load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm(args: argparse.Namespace) -> Any:
+    """The offline summariser, or an ``OpenAIChat`` for ``--model``."""
+    if args.model is None:
+        if args.base_url is not None:
+            raise UserError("--base-url needs --model NAME")
+        return ExtractiveSummarizer()
+    from .openai_chat import OpenAIChat
+
+    try:
+        return OpenAIChat(args.model, base_url=args.base_url)
+    except (ImportError, ValueError) as err:
+        raise UserError(_one_line(err)) from None
+
+
 def _process(args: argparse.Namespace) -> int:
     _check_writable(args.out)
+    if args.max_cost is not None and args.prices is None:
+        raise UserError("--max-cost needs --prices PROMPT,COMPLETION to know what a call costs")
+    llm = _llm(args)
     with _connect(args.uri) as db:
         processor = RecursiveDFSProcessor(
             db,
-            ExtractiveSummarizer(),
+            llm,
             max_workers=args.workers,
             timeout=args.timeout,
             scope=args.scope,
             progress=not args.no_progress,
+            requests_per_minute=args.requests_per_minute,
+            prices=args.prices,
+            max_cost_usd=args.max_cost,
         )
         try:
+            if args.dry_run:
+                estimate = processor.estimate(args.path, use_hierarchy=not args.calls)
+                _print_frame(estimate, "")
+                return 0
             text = processor.process_node(args.path, use_hierarchy=not args.calls, force=args.force)
         except NodeNotFoundError as err:
             raise UserError(_one_line(err)) from None
@@ -402,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except TimeoutError as err:
         print(f"{PROG}: timed out: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except BudgetExceededError as err:
+        print(f"{PROG}: budget reached: {_one_line(err)}", file=sys.stderr)
         return 1
     except SessionCleanupError as err:
         print(f"{PROG}: cleanup failed: {_one_line(err)}", file=sys.stderr)

@@ -198,3 +198,35 @@ def test_the_key_never_leaks(
     ]
     assert not any(KEY in item for item in shown)
     assert server.chat_requests()[0].authorization == f"Bearer {KEY}", "the key was sent"
+
+
+def test_cli_estimates_then_runs_a_real_model(
+    db_manager: GraphDB,
+    db_env: dict[str, str],
+    server: LLMTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from blarify_lab.cli import main
+
+    if "neo4j" in db_env["BLARIFY_LAB_URI"] or "bolt" in db_env["BLARIFY_LAB_URI"]:
+        pytest.skip("the CLI is pointed at the graph by URI; done on FalkorDB")
+    total = make_tree(db_manager, 3, 1)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    args = ["process", "/root", "--uri", db_env["BLARIFY_LAB_URI"], "--no-progress"]
+    model = ["--model", "test-model", "--base-url", server.base_url, "--prices", "2,8"]
+    assert main([*args, *model, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "llm_calls" in out and "cost_usd" in out and server.requests == []
+    assert main([*args, *model]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("/root\nDocuments /root.")
+    assert f"{total} LLM calls" in captured.err and "$0.0" in captured.err
+    assert len(server.chat_requests()) == total
+    assert main([*args, *model]) == 0, "a second run"
+    assert f"0 LLM calls, {total} cached" in capsys.readouterr().err
+    assert len(server.chat_requests()) == total, "costs nothing"
+    assert main([*args, "--base-url", server.base_url]) == 2
+    assert "--base-url needs --model" in capsys.readouterr().err
+    assert main([*args, "--max-cost", "1"]) == 2
+    assert KEY not in capsys.readouterr().err
