@@ -39,6 +39,7 @@ __all__ = ["main"]
 PROG = "blarify-lab"
 DEMO_REPORT = "blarify_lab_demo_report.csv"
 DEMO_DOC_LINES = 12
+DEMO_SUMMARY = ["status", "nodes", "completed", "failed", "llm_calls", "cached", "wall_s"]
 
 
 class UserError(Exception):
@@ -315,7 +316,7 @@ def _demo(args: argparse.Namespace) -> int:
     with _throwaway_database() as db:
         start = time.perf_counter()
         loaded = load_python_package(db, package)
-        print(f"Loaded {package.resolve()} in {time.perf_counter() - start:.2f} s: {loaded}")
+        print(f"Loaded {package.name} in {time.perf_counter() - start:.2f} s: {loaded}")
         for file, reason in loaded.skipped_reasons.items():
             print(f"skipped {file}: {reason}")
         summarizer = ExtractiveSummarizer()
@@ -326,18 +327,33 @@ def _demo(args: argparse.Namespace) -> int:
                 time.sleep(latency)
             return summarizer.get_completion(prompt)
 
-        processor = RecursiveDFSProcessor(db, llm, max_workers=args.workers)
+        processor = RecursiveDFSProcessor(db, llm, max_workers=args.workers, scope="subtree")
         text = processor.process_node(loaded.root_path)
         session = processor.last_session
         assert session is not None
         print("\nSummary")
-        _print_frame(session.summary().reset_index(), "")
+        _print_frame(session.summary()[DEMO_SUMMARY].reset_index(drop=True), "")
         out = _write_report(session, args.out)
-        print(f"\nPer-node report ({session.total} rows) written to {out}")
+        print(f"\nPer-node report ({session.total} rows) written to {_shown(out)}")
         print(f"Session state left in the graph: {len(list_sessions(db))} sessions")
+        again = processor.process_node(loaded.root_path, progress=False)
+        second = processor.last_session
+        assert second is not None
+        print(
+            f"Second run: {second.llm_calls} LLM calls, {second.cached} descriptions reused "
+            f"from the graph, same documentation: {again == text}"
+        )
         print(f"\nDocumentation of {loaded.root_path} (first lines):")
         print("\n".join(text.splitlines()[:DEMO_DOC_LINES]))
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _print_loaded(loaded: LoadedPackage) -> None:
