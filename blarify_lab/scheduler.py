@@ -23,6 +23,7 @@ from .db import GraphDB
 from .errors import (
     BudgetExceededError,
     NodeNotFoundError,
+    QueryError,
     SessionCancelled,
     SessionStateLostError,
 )
@@ -148,14 +149,26 @@ class Scheduler:
         run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
         if session.scope == "graph":
             self._say_scope(len(graph))
-        if run.reuse and getattr(self.db_manager, "backend", None) == "neo4j":
-            self.db_manager.run_query(q.documentation_constraint_query(), {})
+        if run.reuse:
+            self._ensure_documentation_key()
         found = depths(graph.children, run.root_id)
         session.begin({i: NodeRecord(node_id=i, depth=found.get(i)) for i in graph.children})
         if run.root_id not in graph:
             raise NodeNotFoundError(
                 f"node {session.root_path!r} is not part of the session's scope"
             )
+
+    def _ensure_documentation_key(self) -> None:
+        """One documentation node per code node, found by index: Neo4j's uniqueness
+        constraint, or FalkorDB's index (which exists after the first session)."""
+        if getattr(self.db_manager, "backend", None) == "neo4j":
+            self.db_manager.run_query(q.documentation_constraint_query(), {})
+            return
+        try:
+            self.db_manager.run_query(q.documentation_index_query(), {})
+        except QueryError as err:
+            if "already indexed" not in err.backend_message:
+                raise
 
     def _say_scope(self, total: int) -> None:
         """A scope="graph" session that reaches beyond the root's subtree says so first."""

@@ -109,6 +109,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             {**s, "batch_size": 10_000},
         ),
         ("documentation_constraint_query", queries.documentation_constraint_query(), {}),
+        ("documentation_index_query", queries.documentation_index_query(), {}),
         ("subtree_count_query", queries.subtree_count_query("CALLS"), {"root_path": "/a"}),
         (
             "documentation_query",
