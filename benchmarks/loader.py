@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import blarify_lab as bl
-from blarify_lab import FalkorDBManager, GraphDB
 from blarify_lab import queries as q
+from blarify_lab.db import FalkorDBManager, GraphDB
 from blarify_lab.pysource import CodeTree, add_file, resolve_calls
 
 RESULTS = Path(__file__).parent / "results"
@@ -321,8 +321,7 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
 
 
 def fresh_graph(server: FalkorDBManager) -> FalkorDBManager:
-    host, port = server.uri.removeprefix("falkordb://").split("/")[0].split(":")
-    return FalkorDBManager(host=host, port=int(port), graph=f"bench_{uuid.uuid4().hex[:10]}")
+    return server.select_graph(f"bench_{uuid.uuid4().hex[:10]}")
 
 
 def measure(name: str, src: Path, server: FalkorDBManager, repeat: int) -> list[str]:

@@ -332,7 +332,7 @@ def _demo(args: argparse.Namespace) -> int:
         session = processor.last_session
         assert session is not None
         print("\nSummary")
-        _print_frame(session.summary()[DEMO_SUMMARY].reset_index(drop=True), "")
+        _print_frame(pd.DataFrame(session.summary()[DEMO_SUMMARY]).reset_index(drop=True), "")
         out = _write_report(session, args.out)
         print(f"\nPer-node report ({session.total} rows) written to {_shown(out)}")
         print(f"Session state left in the graph: {len(list_sessions(db))} sessions")

@@ -105,6 +105,7 @@ class FalkorDBManager(ManagerBase):
         self.uri = f"falkordb://{host}:{port}/{graph}"
         self.query_timeout = query_timeout
         self._closed = False
+        self._shared = False
         self._on_close: list[Callable[[], object]] = []
         pool = redis.ConnectionPool(
             connection_class=_deadline_connection_class(),
@@ -182,6 +183,19 @@ class FalkorDBManager(ManagerBase):
             for row in result.result_set
         ]
 
+    def select_graph(self, graph: str) -> FalkorDBManager:
+        """Another graph on the same server, sharing this manager's connections: closing it
+        leaves them to this one (close this one last)."""
+        other = object.__new__(FalkorDBManager)
+        vars(other).update(vars(self))
+        other.graph_name = graph
+        other.uri = f"falkordb://{self.host}:{self.port}/{graph}"
+        other._graph = self._client.select_graph(graph)
+        other._closed = False
+        other._on_close = []
+        other._shared = True
+        return other
+
     def delete_graph(self) -> None:
         """Drop the whole graph (tests and demos use this; it cannot be undone)."""
         import redis.exceptions
@@ -201,8 +215,9 @@ class FalkorDBManager(ManagerBase):
             return
         self._closed = True
         try:
-            self._client.connection.close()
-            self._pool.disconnect()  # a pool we made ourselves is ours to close
+            if not self._shared:  # a graph selected from another manager leaves them to it
+                self._client.connection.close()
+                self._pool.disconnect()  # a pool we made ourselves is ours to close
         finally:
             callbacks, self._on_close = self._on_close, []
             for callback in callbacks:

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -212,3 +214,19 @@ def test_quick_start_command_prints_one() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[{'x': 1}]"
+
+
+def test_select_graph_shares_the_connection_and_leaves_it_open(falkordb_server: Any) -> None:
+    db = falkordb_server.manager(f"a_{uuid.uuid4().hex[:8]}")
+    try:
+        other = db.select_graph(f"b_{uuid.uuid4().hex[:8]}")
+        other.run_query("CREATE (:X {v: 1})", {})
+        assert other.run_query("MATCH (x:X) RETURN x.v AS v", {}) == [{"v": 1}]
+        assert db.run_query("MATCH (x:X) RETURN count(x) AS c", {}) == [{"c": 0}]
+        assert "password" not in repr(other) and other.uri.endswith(other.graph_name)
+        other.delete_graph()
+        other.close()
+        assert db.run_query("RETURN 1 AS ok", {}) == [{"ok": 1}], "still open"
+    finally:
+        db.delete_graph()
+        db.close()
