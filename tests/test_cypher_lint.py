@@ -108,6 +108,11 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.cleanup_session_query(sid, batched=True),
             {**s, "batch_size": 10_000},
         ),
+        (
+            "cleanup_status_key_query",
+            queries.cleanup_status_key_query("0legacy"),
+            {"batch_size": 10_000},
+        ),
         ("documentation_constraint_query", queries.documentation_constraint_query(), {}),
         ("subtree_count_query", queries.subtree_count_query("CALLS"), {"root_path": "/a"}),
         (
@@ -125,6 +130,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
                 "relationship_type": "CONTAINS",
                 "host": "h",
                 "pid": 1,
+                "pid_start": 12345,
                 "timeout_s": None,
                 "heartbeat_interval_s": 5.0,
             },
