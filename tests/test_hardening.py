@@ -20,6 +20,8 @@ import blarify_lab as bl
 from blarify_lab import RecursiveDFSProcessor
 from blarify_lab import queries as q
 from blarify_lab.db import GraphDB
+from blarify_lab.documentation import export_markdown
+from blarify_lab.prompts import parse_prompt
 
 from .helpers import (
     QueryRecorder,
@@ -28,6 +30,7 @@ from .helpers import (
     read_result,
     registry_nodes,
     session_nodes,
+    slow_llm,
     start_session_process,
     wait_for,
     wait_started,
@@ -345,3 +348,207 @@ def test_cleanup_session_validates_a_malformed_key_before_any_query(
     with QueryRecorder(db_manager) as sent, pytest.raises(ValueError, match="suffix"):
         bl.cleanup_session(db_manager, bad)
     assert sent.queries == []
+
+
+# ------------------------------------------------------------------- cleanup nothing can skip
+
+
+class CallbackError(Exception):
+    pass
+
+
+def test_a_progress_callback_raising_mid_run_leaves_nothing(db_manager: GraphDB) -> None:
+    make_tree(db_manager, 10, 2)
+    calls: list[int] = []
+
+    def progress(session: bl.ProcessingSession) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise CallbackError("third call")
+
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), max_workers=2, progress=progress)
+    with pytest.raises(CallbackError, match="third call"):
+        proc.process_node("/root")
+    assert len(calls) >= 3
+    assert proc.last_session is not None and proc.last_session.status == "failed"
+    assert no_leftovers(db_manager)
+
+
+def test_a_progress_callback_raising_when_the_bar_closes_leaves_nothing(
+    db_manager: GraphDB,
+) -> None:
+    make_tree(db_manager, 10, 2)
+
+    def progress(session: bl.ProcessingSession) -> None:
+        if session.done:
+            raise CallbackError("final call")
+
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), max_workers=2, progress=progress)
+    with pytest.raises(CallbackError, match="final call"):
+        proc.process_node("/root")
+    assert no_leftovers(db_manager)
+
+
+def test_an_llm_raising_keyboard_interrupt_leaves_nothing(db_manager: GraphDB) -> None:
+    make_tree(db_manager, 10, 2)
+    calls: list[int] = []
+
+    def llm(prompt: str) -> str:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return "doc"
+
+    proc = RecursiveDFSProcessor(db_manager, llm, max_workers=2, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        proc.process_node("/root")
+    assert proc.last_session is not None and proc.last_session.status == "cancelled"
+    assert no_leftovers(db_manager)
+
+
+def test_an_interrupt_landing_while_the_pool_shuts_down_leaves_nothing(
+    db_manager: GraphDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_thread.interrupt_main`` is called as the worker pool starts shutting down, so the
+    KeyboardInterrupt is raised inside the pool's ``__exit__`` (after every node is done)."""
+    import _thread
+
+    from blarify_lab import workers
+
+    make_tree(db_manager, 10, 2)
+    real_exit = workers.WorkerPool.__exit__
+    landed: list[int] = []
+
+    def exit_interrupted(self: workers.WorkerPool, *exc: Any) -> None:
+        landed.append(1)
+        _thread.interrupt_main()
+        real_exit(self, *exc)
+        for _ in range(1000):  # (a bounded loop of bytecodes for the interrupt to land in)
+            pass
+
+    monkeypatch.setattr(workers.WorkerPool, "__exit__", exit_interrupted)
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), max_workers=2, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        proc.process_node("/root")
+    assert landed == [1]
+    assert no_leftovers(db_manager)
+
+
+# ------------------------------------------------------------------------ hostile input
+
+HOSTILE_PATHS = ["/root\x00", "/ro\x00ot/c1", "/root/\ud800", "/\udcff\udcfe"]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_a_hostile_path_is_a_value_error_before_any_query(db_manager: GraphDB, path: str) -> None:
+    make_tree(db_manager, 2, 1)
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
+    with QueryRecorder(db_manager) as sent:
+        with pytest.raises(ValueError, match=r"NUL|surrogate"):
+            proc.process_node(path)
+        with pytest.raises(ValueError, match=r"NUL|surrogate"):
+            proc.start(path)
+        with pytest.raises(ValueError, match=r"NUL|surrogate"):
+            bl.documentation(db_manager, path)
+        with pytest.raises(ValueError, match=r"NUL|surrogate"):
+            export_markdown(db_manager, path, "/nonexistent-never-written")
+    assert sent.queries == []
+    assert no_leftovers(db_manager)
+
+
+@pytest.mark.parametrize("prefix", ["/pkg\x00", "/pkg\ud800"])
+def test_a_hostile_load_prefix_is_a_value_error_before_any_query(
+    db_manager: GraphDB, tmp_path: Any, prefix: str
+) -> None:
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    with QueryRecorder(db_manager) as sent, pytest.raises(ValueError, match=r"NUL|surrogate"):
+        bl.load_python_package(db_manager, tmp_path, prefix=prefix)
+    assert sent.queries == []
+
+
+def test_nul_and_lone_surrogates_in_answers_never_fail_the_session(db_manager: GraphDB) -> None:
+    """Some nodes are answered with a NUL byte, others with a lone surrogate: the session
+    completes, every description is stored (with U+FFFD in their place) and returned."""
+    make_tree(db_manager, 6, 2)
+
+    def llm(prompt: str) -> str:
+        path = parse_prompt(prompt).path
+        if path.endswith("g1"):
+            return f"doc\x00 of {path}"
+        if path.endswith("g2"):
+            return f"doc\ud800 of {path}"
+        return f"doc of {path}"
+
+    proc = RecursiveDFSProcessor(db_manager, llm, progress=False)
+    text = proc.process_node("/root")
+    session = proc.last_session
+    assert session is not None and session.status == "completed"
+    assert session.counts["failed"] == 0 and session.counts["completed"] == 19
+    assert text.startswith("/root\n") and "\x00" not in text
+    text.encode("utf-8")  # no lone surrogate is returned
+    docs = bl.documentation(db_manager, "/root").set_index("path")["description"]
+    assert len(docs) == 19
+    assert docs["/root/c1/g1"] == "doc\ufffd of /root/c1/g1"
+    assert docs["/root/c1/g2"].startswith("doc\ufffd") and docs["/root/c1/g2"].endswith(
+        " of /root/c1/g2"
+    )
+    assert all("\x00" not in d for d in docs)
+    assert no_leftovers(db_manager)
+
+
+# ------------------------------------------------------------------------ non-finite numbers
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e308, float("-inf"), -1.0, 0.0])
+@pytest.mark.parametrize("name", ["timeout", "heartbeat_interval"])
+def test_non_finite_or_absurd_seconds_are_refused_before_any_query(
+    db_manager: GraphDB, name: str, value: float
+) -> None:
+    make_tree(db_manager, 2, 1)
+    with QueryRecorder(db_manager) as sent:
+        with pytest.raises(ValueError, match=name):
+            RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False, **{name: value})
+        if name == "timeout":
+            proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
+            with pytest.raises(ValueError, match="timeout"):
+                proc.process_node("/root", timeout=value)
+            with pytest.raises(ValueError, match="timeout"):
+                proc.start("/root", timeout=value)
+    assert sent.queries == []
+    assert no_leftovers(db_manager)
+
+
+def test_a_huge_answer_for_every_node_keeps_memory_bounded(db_env: dict[str, str]) -> None:
+    """A 5 MB answer for each node of a 301-node graph (1.5 GB in all): the process's peak
+    RSS grows by less than 300 MB and every stored description is cut with the marker."""
+    code = textwrap.dedent(
+        """
+        import resource, sys
+        import blarify_lab as bl
+        from tests.helpers import make_tree, no_leftovers
+        db = bl.connect()
+        make_tree(db, 100, 2)
+        def llm(prompt):  # a fresh 5 MB string per call, as a real client returns
+            return prompt[:40] + "x" * (5_000_000 - 40)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        proc = bl.RecursiveDFSProcessor(db, llm, max_workers=4, progress=False)
+        text = proc.process_node("/root")
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        docs = bl.documentation(db, "/root")
+        lengths = docs["description"].str.len()
+        cut = docs["description"].str.contains("[... cut at 20,000 of 5,000,000 characters]",
+                                               regex=False)
+        print("RESULT", len(docs), int(lengths.max()), bool(cut.all()), round(grown_mb),
+              no_leftovers(db), len(text) < 100_000, flush=True)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=db_env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    n, longest, all_cut, grown_mb, clean, short = line.split()[1:]
+    assert int(n) == 301
+    assert int(longest) < 20_100 and all_cut == "True"
+    assert int(grown_mb) < 300, f"peak RSS grew by {grown_mb} MB"
+    assert clean == "True" and short == "True"
