@@ -486,13 +486,13 @@ def test_nul_and_lone_surrogates_in_answers_never_fail_the_session(db_manager: G
     assert session.counts["failed"] == 0 and session.counts["completed"] == 19
     assert text.startswith("/root\n") and "\x00" not in text
     text.encode("utf-8")  # no lone surrogate is returned
-    docs = bl.documentation(db_manager, "/root").set_index("path")["description"]
+    frame = bl.documentation(db_manager, "/root")
+    docs: dict[str, str] = dict(zip(frame["path"], frame["description"], strict=True))
     assert len(docs) == 19
     assert docs["/root/c1/g1"] == "doc\ufffd of /root/c1/g1"
-    assert docs["/root/c1/g2"].startswith("doc\ufffd") and docs["/root/c1/g2"].endswith(
-        " of /root/c1/g2"
-    )
-    assert all("\x00" not in d for d in docs)
+    g2 = docs["/root/c1/g2"]
+    assert g2.startswith("doc\ufffd") and g2.endswith(" of /root/c1/g2")
+    assert all("\x00" not in d for d in docs.values())
     assert no_leftovers(db_manager)
 
 
@@ -507,7 +507,8 @@ def test_non_finite_or_absurd_seconds_are_refused_before_any_query(
     make_tree(db_manager, 2, 1)
     with QueryRecorder(db_manager) as sent:
         with pytest.raises(ValueError, match=name):
-            RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False, **{name: value})
+            kwargs: dict[str, Any] = {name: value}
+            RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False, **kwargs)
         if name == "timeout":
             proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
             with pytest.raises(ValueError, match="timeout"):
