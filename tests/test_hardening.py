@@ -3,6 +3,7 @@ input, and tests that guard several sessions at once."""
 
 from __future__ import annotations
 
+import linecache
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -553,3 +555,93 @@ def test_a_huge_answer_for_every_node_keeps_memory_bounded(db_env: dict[str, str
     assert int(longest) < 20_100 and all_cut == "True"
     assert int(grown_mb) < 300, f"peak RSS grew by {grown_mb} MB"
     assert clean == "True" and short == "True"
+
+
+# ------------------------------------------------------------ several sessions at once
+
+
+def test_one_sessions_heartbeat_does_not_refresh_another(db_manager: GraphDB) -> None:
+    """A dead session's heartbeat keeps ageing while another session beats (the heartbeat
+    query is filtered by session): it turns stale and is removed."""
+    make_tree(db_manager, 4, 1)
+    dead = _fake_registry(db_manager, interval=0.1, age_ms=0)
+    dead_beat = _heartbeat_at(db_manager, dead)
+    release, entered = threading.Event(), threading.Event()
+    proc = RecursiveDFSProcessor(
+        db_manager, _blocking_llm(release, entered), progress=False, heartbeat_interval=0.05
+    )
+    handle = proc.start("/root")
+    try:
+        assert entered.wait(10)
+        live = handle.session_id
+        first = _heartbeat_at(db_manager, live)
+        assert wait_for(lambda: _heartbeat_at(db_manager, live) > first + 300, timeout=10), (
+            "the live session beat for more than 300 ms"
+        )
+        assert _heartbeat_at(db_manager, dead) == dead_beat, "the dead one was not refreshed"
+        assert _state(db_manager, dead) == "stale" and _state(db_manager, live) == "active"
+        assert list(bl.cleanup_leftovers(db_manager)["session_id"]) == [dead]
+    finally:
+        handle.cancel()
+        release.set()
+    assert no_leftovers(db_manager)
+
+
+def _waiting_for_a_completion(session_id: str) -> bool:
+    """Whether the session's thread is blocked in the scheduler's wait for a finished node
+    (its innermost Python frame is a ``.get(`` call in ``schedule``)."""
+    threads = [t for t in threading.enumerate() if t.name == f"blarify-session-{session_id[:8]}"]
+    if not threads or threads[0].ident is None:
+        return False
+    frame = sys._current_frames().get(threads[0].ident)
+    if frame is None or frame.f_code.co_name != "schedule":
+        return False
+    return ".get(" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+
+
+def test_cancel_wakes_a_scheduler_blocked_on_a_hung_llm(db_manager: GraphDB) -> None:
+    make_tree(db_manager, 4, 1)
+    release, entered = threading.Event(), threading.Event()
+    proc = RecursiveDFSProcessor(
+        db_manager, _blocking_llm(release, entered), max_workers=2, progress=False
+    )
+    handle = proc.start("/root")
+    try:
+        assert entered.wait(10)
+        assert wait_for(lambda: _waiting_for_a_completion(handle.session_id)), (
+            "the scheduler blocks waiting for a worker"
+        )
+        start = time.monotonic()
+        assert handle.cancel() is True
+        took = time.monotonic() - start
+        assert took < 2.0, f"cancel took {took:.1f} s"
+        assert handle.session.status == "cancelled"
+        assert no_leftovers(db_manager)
+    finally:
+        release.set()
+    with pytest.raises(bl.SessionCancelled):
+        handle.result(5)
+
+
+def test_a_short_session_ending_leaves_a_long_one_active(db_manager: GraphDB) -> None:
+    """The registry delete is filtered by session: a short session's cleanup keeps a long
+    running one registered and ``active`` (not turned into an orphan)."""
+    make_tree(db_manager, 4, 1)
+    release, entered = threading.Event(), threading.Event()
+    long_proc = RecursiveDFSProcessor(
+        db_manager, _blocking_llm(release, entered), progress=False, heartbeat_interval=0.2
+    )
+    handle = long_proc.start("/root")
+    try:
+        assert entered.wait(10)
+        short = RecursiveDFSProcessor(db_manager, slow_llm(0.0), progress=False)
+        assert short.process_node("/root/c2", scope="subtree").startswith("/root/c2\n")
+        listed = bl.list_sessions(db_manager)
+        assert list(listed["session_id"]) == [handle.session_id]
+        assert list(listed["state"]) == ["active"]
+        assert registry_nodes(db_manager) == 1
+        assert bl.cleanup_leftovers(db_manager).empty
+    finally:
+        handle.cancel()
+        release.set()
+    assert no_leftovers(db_manager)
