@@ -141,17 +141,33 @@ def session_lifecycle(
         session.end(status_for(err), describe_error(err))
         raise
     heartbeat = Heartbeat(db, session, heartbeat_interval)
+    with _RUNNING_LOCK:
+        _RUNNING.add(session.session_id)
     try:
         heartbeat.start()
         yield session
     except BaseException as err:
+        _ended(session.session_id)
         heartbeat.stop()
         session.end(status_for(err), describe_error(err))
         _clean(db, session.session_id, err)
         raise
+    _ended(session.session_id)
     heartbeat.stop()
     session.end("completed")
     _clean(db, session.session_id, None)
+
+
+# The sessions this process is running: a registry entry of this process whose session is not
+# among them ended here without its cleanup (the database failed) and is stale, however alive
+# the process is.
+_RUNNING: set[str] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _ended(session_id: str) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.discard(session_id)
 
 
 def _clean(db: GraphDB, session_id: str, in_flight: BaseException | None) -> None:
@@ -305,6 +321,9 @@ def _judge_registry(
     host, pid, start = s.get("host"), s.get("pid"), s.get("pid_start")
     if host == socket.gethostname() and isinstance(pid, int):
         alive = local_process_alive(pid, start if isinstance(start, int) else None)
+        if alive and pid == os.getpid():  # this very process: does it still run the session?
+            with _RUNNING_LOCK:
+                alive = sid in _RUNNING
         if alive is not None:  # this host's process table decides, whatever the heartbeat
             return ("active" if alive else "stale"), age, None
     floor = MIN_STALE_HEARTBEATS * interval  # never stale faster than the session beats
@@ -316,7 +335,9 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
     """One row per session found in the graph, from registry nodes and status keys alike.
 
     ``state`` is ``active`` while the session runs: on this host, while the process that
-    registered it is alive (paused or busy alike, whatever its heartbeat); from another host,
+    registered it is alive (paused or busy alike, whatever its heartbeat) and, when that is
+    the calling process, still runs the session (one whose cleanup failed is stale at once;
+    from another process of this host it stays active until that process ends); from another host,
     while its heartbeat is no older than ``stale_after`` (default three of the session's own
     heartbeat intervals, and never under two). ``stale`` is a session that stopped,
     ``orphaned`` nodes carrying a session's status with no registry entry, ``invalid`` an

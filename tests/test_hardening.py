@@ -411,29 +411,33 @@ def test_an_llm_raising_keyboard_interrupt_leaves_nothing(db_manager: GraphDB) -
 def test_an_interrupt_landing_while_the_pool_shuts_down_leaves_nothing(
     db_manager: GraphDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``_thread.interrupt_main`` is called as the worker pool starts shutting down, so the
-    KeyboardInterrupt is raised inside the pool's ``__exit__`` (after every node is done)."""
+    """``_thread.interrupt_main`` is called as the worker pool joins its first worker after
+    every node is done, so the KeyboardInterrupt is raised inside the pool's shutdown."""
     import _thread
-
-    from blarify_lab import workers
+    import re
 
     make_tree(db_manager, 10, 2)
-    real_exit = workers.WorkerPool.__exit__
-    landed: list[int] = []
+    real_join = threading.Thread.join
+    worker = re.compile(r"blarify-[0-9a-f]{8}-\d+")
+    landed: list[str] = []
 
-    def exit_interrupted(self: workers.WorkerPool, *exc: Any) -> None:
-        landed.append(1)
-        _thread.interrupt_main()
-        real_exit(self, *exc)
-        for _ in range(1000):  # (a bounded loop of bytecodes for the interrupt to land in)
-            pass
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        if worker.fullmatch(self.name) and not landed:
+            landed.append(self.name)
+            _thread.interrupt_main()
+        real_join(self, timeout)
 
-    monkeypatch.setattr(workers.WorkerPool, "__exit__", exit_interrupted)
+    monkeypatch.setattr(threading.Thread, "join", join)
     proc = RecursiveDFSProcessor(db_manager, slow_llm(0.0), max_workers=2, progress=False)
     with pytest.raises(KeyboardInterrupt):
         proc.process_node("/root")
-    assert landed == [1]
+    assert len(landed) == 1
     assert no_leftovers(db_manager)
+    assert proc.last_session is not None
+    workers_of_session = f"blarify-{proc.last_session.id[:8]}"
+    assert wait_for(  # no idle worker is left waiting for work
+        lambda: not any(t.name.startswith(workers_of_session) for t in threading.enumerate())
+    )
 
 
 # ------------------------------------------------------------------------ hostile input
