@@ -7,7 +7,9 @@ names a model on an OpenAI-compatible server (``--base-url``; the key from
 Exit codes: 0 done; 1 the work failed (timeout, budget reached, database lost during the run,
 cleanup failed);
 2 bad input (unknown path, bad URI, bad session id or duration, unreachable database, a report
-file that cannot be written); 130 interrupted. Errors are one line on stderr, never a traceback.
+file that cannot be written, an argument that is not valid text); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM), 129 hung up (SIGHUP): a running session removes its state first in
+all three. Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -44,6 +48,20 @@ DEMO_SUMMARY = ["status", "nodes", "completed", "failed", "llm_calls", "cached",
 
 class UserError(Exception):
     """Bad input: reported in one line, exit code 2."""
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C so that the running session
+    cleans up; ``main()`` exits with ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+HANDLED_SIGNALS = tuple(
+    sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig
+)
 
 
 def _one_line(err: BaseException | str) -> str:
@@ -82,8 +100,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    if not math.isfinite(value) or not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number more than 0, got {text}")
     return value
 
 
@@ -92,13 +110,20 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not math.isfinite(value) or not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Document a code graph bottom-up, one isolated session at a time.",
         epilog=(
@@ -472,8 +497,50 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _undecodable(argv: list[str]) -> str | None:
+    """The first argument that is not valid text (bytes the OS could not decode), if any."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return arg
+    return None
+
+
+def _raise_signal(signum: int, frame: object) -> None:
+    raise SignalInterrupt(signum)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``SignalInterrupt`` in the main thread while the command runs;
+    the previous handlers come back afterwards. (Off the main thread nothing is installed.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, _raise_signal) for sig in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (argparse usage errors exit 2 itself)."""
+    bad = _undecodable(sys.argv[1:] if argv is None else argv)
+    if bad is not None:
+        print(f"{PROG}: error: an argument is not valid text: {bad!a}", file=sys.stderr)
+        return 2
+    try:
+        with _signals_interrupt():
+            return _run_command(argv)
+    except SignalInterrupt as err:  # the session in flight has removed its state
+        print(f"{PROG}: {err}; a running session removed its state", file=sys.stderr)
+        return 128 + err.signum
+
+
+def _run_command(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -495,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     except GraphDBError as err:
         print(f"{PROG}: database error: {_one_line(err)}", file=sys.stderr)
         return 1
+    except SignalInterrupt:
+        raise
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; a running session removed its state", file=sys.stderr)
         return 130

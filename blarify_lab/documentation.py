@@ -26,9 +26,7 @@ DOCUMENTATION_COLUMNS = ["path", "labels", "description", "model", "session_id",
 
 
 def _check_root(root_path: object) -> str:
-    if not isinstance(root_path, str) or not root_path or "\0" in root_path:
-        raise ValueError(f"root_path must be a non-empty path string, got {root_path!r}")
-    return root_path.rstrip("/") or "/"
+    return q.validate_path(root_path, "root_path").rstrip("/") or "/"
 
 
 def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:

@@ -100,6 +100,11 @@ def load_python_package(
     ``progress``: ``None`` shows a tqdm bar (on stderr; a widget in Jupyter) when the tree has at
     least ``PROGRESS_MIN_FILES`` Python files, ``True`` always, ``False`` never.
     """
+    if prefix is not None:
+        try:
+            q.validate_path(prefix, "prefix")
+        except ValueError as err:
+            raise ValueError(f"invalid prefix: {err}") from None
     src = Path(path).expanduser().resolve()
     if not src.exists():
         raise FileNotFoundError(f"no such package or file: {src}")

@@ -4,8 +4,9 @@ The queries are written in the subset that both Neo4j 5 and FalkorDB understand 
 subqueries, no pattern comprehensions, no ``datetime()``, no ``SET n[$key]``), and every builder
 is fed to Neo4j's own Cypher front end by ``tests/test_cypher_lint.py``.
 
-Only three kinds of things are ever interpolated into query text, each validated first: a
-session id (32 lowercase hex characters), a relationship type and a label (ASCII identifiers).
+Only four kinds of things are ever interpolated into query text, each validated first: a
+session id (32 lowercase hex characters), the suffix of a malformed status key found in the
+graph (``[A-Za-z0-9_]{1,64}``), a relationship type and a label (ASCII identifiers).
 Every value travels as a parameter.
 """
 
@@ -22,7 +23,9 @@ __all__ = [
     "Scope",
     "status_property",
     "validate_identifier",
+    "validate_path",
     "validate_session_id",
+    "validate_status_suffix",
 ]
 
 STATUS_PREFIX = "processing_status_"
@@ -33,8 +36,9 @@ NODE_STATUSES = ("pending", "in_progress", "completed", "failed")
 FINISHED_STATUSES = ("completed", "failed")
 Scope = Literal["graph", "subtree"]
 
-_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+SESSION_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_STATUS_SUFFIX = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def validate_session_id(session_id: object) -> str:
@@ -42,7 +46,7 @@ def validate_session_id(session_id: object) -> str:
 
     The id becomes part of a property name, so this is the guard against Cypher injection.
     """
-    if not isinstance(session_id, str) or _SESSION_ID.fullmatch(session_id) is None:
+    if not isinstance(session_id, str) or SESSION_ID_PATTERN.fullmatch(session_id) is None:
         raise ValueError(
             f"invalid session id {session_id!r}: a session id is 32 lowercase hex characters "
             "(uuid.uuid4().hex); list the real ones with blarify_lab.list_sessions(db)"
@@ -58,6 +62,34 @@ def validate_identifier(name: object, what: str = "identifier") -> str:
             "(at most 64, not starting with a digit)"
         )
     return name
+
+
+def validate_path(path: object, what: str = "path") -> str:
+    """Return ``path`` if it is a non-empty string with no NUL byte and no lone surrogate.
+
+    Paths travel as parameters, never in query text; this keeps what no database stores
+    faithfully (and what a driver fails to encode mid-session) out before any query.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{what} must be a non-empty string, got {path!r}")
+    if "\0" in path:
+        raise ValueError(f"{what} must not contain a NUL byte, got {path!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate): {path!r}") from None
+    return path
+
+
+def validate_status_suffix(suffix: object) -> str:
+    """Return ``suffix`` if ``processing_status_<suffix>`` is a safe property name to remove
+    (``[A-Za-z0-9_]{1,64}``): how a malformed status key left in the graph is named."""
+    if not isinstance(suffix, str) or _STATUS_SUFFIX.fullmatch(suffix) is None:
+        raise ValueError(
+            f"invalid status key suffix {suffix!r}: letters, digits and underscores only "
+            "(1 to 64 of them)"
+        )
+    return suffix
 
 
 def status_property(session_id: str) -> str:
@@ -263,15 +295,30 @@ def documentation_query() -> str:
     )
 
 
+def cleanup_status_key_query(suffix: str) -> str:
+    """Remove the property ``processing_status_<suffix>`` from at most ``$batch_size`` nodes
+    (repeat until ``removed`` is 0): how a malformed status key, one not named after a session
+    id, is removed on request."""
+    prop = STATUS_PREFIX + validate_status_suffix(suffix)
+    return (
+        f"MATCH (n) WHERE n.{prop} IS NOT NULL WITH n LIMIT $batch_size "
+        f"REMOVE n.{prop} RETURN count(n) AS removed"
+    )
+
+
 # ------------------------------------------------------------------------- session registry
 
 
 def register_session_query() -> str:
-    """Create the registry node of a running session."""
+    """Create the registry node of a running session.
+
+    ``$pid_start`` is the process's start time (``/proc/<pid>/stat`` field 22; null where
+    there is no ``/proc``): with ``host`` and ``pid`` it tells a live owner from a reused pid.
+    """
     return (
         f"CREATE (s:{SESSION_LABEL} {{session_id: $session_id, root_path: $root_path, "
         "scope: $scope, relationship_type: $relationship_type, host: $host, pid: $pid, "
-        "timeout_s: $timeout_s, heartbeat_interval_s: $heartbeat_interval_s, "
+        "pid_start: $pid_start, timeout_s: $timeout_s, heartbeat_interval_s: $heartbeat_interval_s, "
         "started_at: timestamp(), heartbeat_at: timestamp(), state: 'running'}) "
         "RETURN s.started_at AS started_at"
     )

@@ -86,11 +86,18 @@ class WorkerPool(Executor):
                 thread.join()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Leaving normally waits for the (idle) workers; leaving on an error abandons them."""
-        if exc is None:
-            self.shutdown(wait=True)
-        else:
+        """Leaving normally waits for the (idle) workers; leaving on an error abandons them.
+
+        An interrupt landing meanwhile (before every worker was told to stop) still tells
+        them, so that no idle worker is left waiting for work forever."""
+        try:
+            if exc is None:
+                self.shutdown(wait=True)
+            else:
+                self.abandon()
+        except BaseException:
             self.abandon()
+            raise
 
     def abandon(self) -> None:
         """Cancel queued work and return at once; running calls end on their own."""

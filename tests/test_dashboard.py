@@ -12,7 +12,7 @@ from blarify_lab import RecursiveDFSProcessor
 from blarify_lab.dashboard import SessionDashboard
 from blarify_lab.db import GraphDB
 
-from .helpers import make_tree, no_leftovers, slow_llm
+from .helpers import make_tree, no_leftovers, slow_llm, wait_for
 
 
 def test_dashboard_follows_a_running_session_and_ends_with_its_counts(db_manager: GraphDB) -> None:
@@ -21,12 +21,14 @@ def test_dashboard_follows_a_running_session_and_ends_with_its_counts(db_manager
     handle = proc.start("/root")
     dash = handle.dashboard()
     seen: list[int] = []
-    while not handle.done():
+
+    def sample_until_done() -> bool:
         seen.append(dash._bars["completed"].value)  # pyright: ignore[reportPrivateUsage]
-        time.sleep(0.05)
+        return handle.done()
+
+    assert wait_for(sample_until_done, timeout=30)
     handle.result(10)
-    time.sleep(dash.refresh_interval * 3)
-    assert dash._bars["completed"].value == 41  # pyright: ignore[reportPrivateUsage]
+    assert wait_for(lambda: dash._bars["completed"].value == 41)  # pyright: ignore[reportPrivateUsage]
     assert dash._bars["pending"].value == 0  # pyright: ignore[reportPrivateUsage]
     assert "completed" in dash._title.value  # pyright: ignore[reportPrivateUsage]
     assert seen == sorted(seen) and len(set(seen)) > 1, "updates arrived while it ran"
@@ -36,15 +38,21 @@ def test_dashboard_follows_a_running_session_and_ends_with_its_counts(db_manager
 
 
 def test_updates_are_throttled_whatever_the_node_rate(db_manager: GraphDB) -> None:
-    make_tree(db_manager, 40, 10)  # 441 nodes, finishing in well under a second
-    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.001), max_workers=8, progress=False)
+    make_tree(db_manager, 40, 10)  # 441 nodes at ~400 a second: about a second in all
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0.02), max_workers=8, progress=False)
     handle = proc.start("/root")
     dash = SessionDashboard(handle, refresh_interval=0.2)
     start = time.monotonic()
     handle.result(30)
-    time.sleep(0.5)
+    running = time.monotonic() - start
+    redraws = f"blarify-dashboard-{handle.session_id[:8]}"
+    assert wait_for(  # the redraw thread ends with the session; no redraw comes after
+        lambda: not any(t.name == redraws for t in threading.enumerate())
+    )
     elapsed = time.monotonic() - start
     assert dash.updates <= elapsed / 0.2 + 3, dash.updates
+    # the first and the final redraw at least, and at least half the periodic ones due
+    assert dash.updates >= 2 + int(running / 0.2) // 2, (dash.updates, running)
     dash.close()
 
 
