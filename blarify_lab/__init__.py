@@ -26,11 +26,11 @@ from .errors import (
     SessionCleanupError,
 )
 from .handles import SessionHandle
+from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
 from .llm import ExtractiveSummarizer
 from .loader import load_python_package
 from .openai_chat import OpenAIChat
 from .processor import RecursiveDFSProcessor
-from .registry import cleanup_leftovers, cleanup_session, list_sessions
 from .session import ProcessingSession
 
 if TYPE_CHECKING:

@@ -29,16 +29,20 @@ def check_whole(value: object, name: str, minimum: int) -> int:
     return value
 
 
-def check_path(path: object) -> str:
-    """A node path: a non-empty string with no NUL byte and no lone surrogate."""
+def check_path(path: object, what: str = "node_path") -> str:
+    """A path: a non-empty string with no NUL byte and no lone surrogate.
+
+    Paths travel as parameters, never in query text; this keeps out what no database stores
+    faithfully (and what a driver fails to encode mid-session), before any query.
+    """
     if not isinstance(path, str) or not path:
-        raise ValueError(f"node_path must be a non-empty string, got {path!r}")
+        raise ValueError(f"{what} must be a non-empty string, got {path!r}")
     if "\0" in path:
-        raise ValueError(f"node_path must not contain a NUL byte, got {path!r}")
+        raise ValueError(f"{what} must not contain a NUL byte, got {path!r}")
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"node_path is not valid Unicode (a lone surrogate): {path!r}") from None
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate): {path!r}") from None
     return path
 
 

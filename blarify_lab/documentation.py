@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from . import queries as q
+from .checks import check_path
 from .db import GraphDB
 
 __all__ = ["DOCUMENTATION_COLUMNS", "documentation", "export_markdown"]
@@ -26,7 +27,7 @@ DOCUMENTATION_COLUMNS = ["path", "labels", "description", "model", "session_id",
 
 
 def _check_root(root_path: object) -> str:
-    return q.validate_path(root_path, "root_path").rstrip("/") or "/"
+    return check_path(root_path, "root_path").rstrip("/") or "/"
 
 
 def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import queries as q
+from .checks import check_path
 from .db import GraphDB
 from .pysource import CodeTree, add_file, resolve_calls
 
@@ -102,7 +103,7 @@ def load_python_package(
     """
     if prefix is not None:
         try:
-            q.validate_path(prefix, "prefix")
+            check_path(prefix, "prefix")
         except ValueError as err:
             raise ValueError(f"invalid prefix: {err}") from None
     src = Path(path).expanduser().resolve()

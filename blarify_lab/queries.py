@@ -23,7 +23,6 @@ __all__ = [
     "Scope",
     "status_property",
     "validate_identifier",
-    "validate_path",
     "validate_session_id",
     "validate_status_suffix",
 ]
@@ -62,23 +61,6 @@ def validate_identifier(name: object, what: str = "identifier") -> str:
             "(at most 64, not starting with a digit)"
         )
     return name
-
-
-def validate_path(path: object, what: str = "path") -> str:
-    """Return ``path`` if it is a non-empty string with no NUL byte and no lone surrogate.
-
-    Paths travel as parameters, never in query text; this keeps what no database stores
-    faithfully (and what a driver fails to encode mid-session) out before any query.
-    """
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"{what} must be a non-empty string, got {path!r}")
-    if "\0" in path:
-        raise ValueError(f"{what} must not contain a NUL byte, got {path!r}")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{what} is not valid Unicode (a lone surrogate): {path!r}") from None
-    return path
 
 
 def validate_status_suffix(suffix: object) -> str:
