@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -265,10 +266,25 @@ def _process(args: argparse.Namespace) -> int:
             raise UserError(_one_line(err)) from None
         print(text)
         session = processor.last_session
-        if session is not None:
-            print(_session_line(session), file=sys.stderr)
-            if args.out is not None:
-                print(f"report written to {_write_report(session, args.out)}", file=sys.stderr)
+        if session is None:
+            return 0
+        print(_session_line(session), file=sys.stderr)
+        if args.out is not None:
+            print(f"report written to {_write_report(session, args.out)}", file=sys.stderr)
+        if "children not shown" in text:
+            print(
+                f"{PROG}: the text above is cut at {processor.max_text_chars} characters; "
+                f"`{PROG} export {args.path} --out DIR` writes all of it",
+                file=sys.stderr,
+            )
+        failed = session.counts["failed"]
+        if failed:
+            path, error = session.recent_errors[-1]
+            print(
+                f"{PROG}: {failed} of {session.total} nodes failed (e.g. {path}: {error})",
+                file=sys.stderr,
+            )
+            return 1
     return 0
 
 
@@ -349,6 +365,18 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings (a scope beyond the root's subtree) as one line, without source lines."""
+    print(f"{PROG}: warning: {_one_line(str(message))}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (argparse usage errors exit 2 itself)."""
     bad = _undecodable(sys.argv[1:] if argv is None else argv)
@@ -356,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: an argument is not valid text: {bad!a}", file=sys.stderr)
         return 2
     try:
-        with _signals_interrupt():
+        with _signals_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
             return _run_command(argv)
     except SignalInterrupt as err:  # the session in flight has removed its state
         print(f"{PROG}: {err}; a running session removed its state", file=sys.stderr)

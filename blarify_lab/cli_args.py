@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from .db import URI_ENV_VAR
+from .leftovers import parse_duration
 
 __all__ = [
     "DEMO_REPORT",
     "PROG",
     "build_parser",
+    "duration",
     "non_negative_float",
     "positive_float",
     "positive_int",
@@ -44,6 +46,18 @@ def prices(text: str) -> dict[str, float]:
     if not all(math.isfinite(v) and v >= 0 for v in (prompt, completion)):
         raise argparse.ArgumentTypeError(f"prices must be finite and >= 0, got {text!r}")
     return {"prompt": prompt, "completion": completion}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90.5``, ``90s``, ``15m``, ``2h``: finite and more than 0."""
+    problem = f"must be a finite duration more than 0 (seconds, or e.g. 90s, 15m, 2h), got {text!r}"
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(problem) from None
+    if seconds is None or not math.isfinite(seconds) or not seconds > 0:
+        raise argparse.ArgumentTypeError(problem)
+    return seconds
 
 
 def positive_float(text: str) -> float:
@@ -80,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Commands document with the offline extractive summariser unless `process "
             "--model NAME` names a model on an OpenAI-compatible server. Exit codes: 0 done, "
-            "1 the work failed, 2 bad input, 130 interrupted."
+            "1 the work failed (a node failed, a timeout, the budget, the database), 2 bad "
+            "input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP)."
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -110,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     load = sub.add_parser("load", help="load a Python package or file into the database")
-    load.add_argument("path", type=Path)
+    load.add_argument("path", type=Path, help="a package directory or a single .py file")
     load.add_argument("--uri", help=uri_help)
     load.add_argument("--prefix", help="path prefix of the loaded nodes (default: /<name>)")
 
@@ -128,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("path", help="the node's path, e.g. /mypkg or /mypkg/mod.py::func")
     process.add_argument("--uri", help=uri_help)
     process.add_argument("--workers", type=positive_int, default=5, help="worker threads (5)")
-    process.add_argument("--timeout", type=positive_float, help="seconds for the whole session")
+    process.add_argument(
+        "--timeout",
+        type=duration,
+        help="the whole session's limit: seconds or e.g. 90s, 15m, 2h (default: none)",
+    )
     process.add_argument("--calls", action="store_true", help="follow CALLS, not CONTAINS")
     process.add_argument(
         "--scope",
@@ -139,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--out", type=Path, help="write the per-node report to this CSV")
     process.add_argument("--no-progress", action="store_true", help="no progress bar")
     llm = process.add_argument_group("a real model")
-    llm.add_argument("--model", help="the model's name, e.g. gpt-4o-mini or llama3.1 (offline)")
+    llm.add_argument(
+        "--model",
+        help="the model's name, e.g. gpt-4o-mini or llama3.1 (default: none, the offline "
+        "summariser)",
+    )
     llm.add_argument(
         "--base-url",
         help="an OpenAI-compatible server, e.g. http://localhost:11434/v1 (default: OpenAI)",
@@ -182,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = sub.add_parser("sessions", help="list or clean up processing sessions")
     ssub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ls = ssub.add_parser("list", help="sessions found in the graph: active, stale, orphaned")
+    ls = ssub.add_parser(
+        "list", help="sessions found in the graph: active, stale, orphaned, invalid"
+    )
     ls.add_argument("--uri", help=uri_help)
     ls.add_argument("--stale-after", help="e.g. 90s, 15m (default: three heartbeats)")
     clean = ssub.add_parser("cleanup", help="remove stale and orphaned sessions, or one by id")

@@ -74,6 +74,12 @@ class _Page:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _md(text: str) -> str:
+    """A name as Markdown text: ``__init__`` stays ``__init__``, not a bold "init"."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def _file_name(part: str) -> str:
@@ -93,7 +99,8 @@ def export_markdown(db: GraphDB, root_path: str, out_dir: str | os.PathLike[str]
     rows = _rows(db, root)
     if not rows:
         raise LookupError(
-            f"no stored documentation under {root!r}: run process_node({root!r}) first "
+            f"no stored documentation under {root!r}: document it first (process_node in "
+            "Python, `blarify-lab process` in a shell) "
             "(with save_documentation=True, the default)"
         )
     pages: dict[str, _Page] = {}
@@ -143,7 +150,7 @@ def _link(root: str, here: _Page, there: _Page) -> str:
 
 def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:
     name = posixpath.basename(page.path) or page.path
-    lines = [f"# {name}", "", f"`{page.path}`", ""]
+    lines = [f"# {_md(name)}", "", f"`{page.path}`", ""]
     if page.description:
         lines += [page.description.strip(), ""]
     parent = pages.get(posixpath.dirname(page.path))
@@ -159,12 +166,13 @@ def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:
             summary = (child.description or "").strip().splitlines()
             first = f": {summary[0]}" if summary else ""
             label = posixpath.basename(child_path) + ("/" if child.kind == "folder" else "")
-            lines.append(f"- [{label}]({_link(root, page, child)}){first}")
+            lines.append(f"- [{_md(label)}]({_link(root, page, child)}){first}")
         lines.append("")
     entries = sorted(page.entries, key=lambda e: (e.get("start_line") or 0, str(e["path"])))
     for entry in entries:
         qualified = str(entry["path"]).split("::", 1)[1]
         kind = "class" if "CLASS" in {str(x) for x in entry["labels"]} else "function"
         depth = min(qualified.count(".") + 2, 6)
-        lines += [f"{'#' * depth} {qualified} ({kind})", "", str(entry["description"]).strip(), ""]
+        heading = f"{'#' * depth} {_md(qualified)} ({kind})"
+        lines += [heading, "", str(entry["description"]).strip(), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -143,8 +143,8 @@ class FalkorDBManager(ManagerBase):
             pool.disconnect()
             raise DatabaseUnavailableError(
                 f"cannot reach FalkorDB at {self.uri}: {one_line(err)}. Check that a FalkorDB "
-                "server runs there, or call blarify_lab.connect() with no URI to start the "
-                "embedded one"
+                "server runs there, or use the embedded one (connect() with no URI; no --uri "
+                "in the CLI)"
             ) from None
         self._pool = pool
         self._graph = self._client.select_graph(graph)

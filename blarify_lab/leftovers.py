@@ -178,8 +178,11 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
     frame = pd.DataFrame(list(rows.values()), columns=SESSION_COLUMNS)
     for status in STATE_COUNTS:
         frame[status] = frame[status].fillna(0).astype("int64")
-    frame["running"] = frame[["running", "in_progress"]].min(axis=1)
-    frame["queued"] = frame["in_progress"] - frame["running"]
+    active = frame["state"] == "active"  # what nobody runs any more is neither
+    frame["running"] = frame[["running", "in_progress"]].min(axis=1).where(active, 0)
+    frame["queued"] = (frame["in_progress"] - frame["running"]).where(active, 0)
+    for column in ("running", "queued"):
+        frame[column] = frame[column].astype("int64")
     frame["nodes"] = frame[["pending", "in_progress", "completed", "failed"]].sum(axis=1)
     frame["nodes"] = frame["nodes"].astype("int64")
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
@@ -235,7 +238,7 @@ def cleanup_leftovers(
     others from being cleaned; ``cleanup_session`` removes them on request.
 
     Returns the sessions removed, or with ``dry_run=True`` those that would be, with an
-    ``action`` column and, when removed, the number of nodes cleaned.
+    ``action`` column and the number of nodes cleaned (or that would be).
     """
     sessions = list_sessions(db, stale_after=stale_after)
     removable = ["stale", "orphaned", "active"] if force else ["stale", "orphaned"]
@@ -244,6 +247,8 @@ def cleanup_leftovers(
     chosen["action"] = "would remove" if dry_run else "removed"
     cleaned: list[int] = []
     for sid in chosen["session_id"]:
-        cleaned.append(0 if dry_run else cleanup_session(db, str(sid)))
+        cleaned.append(-1 if dry_run else cleanup_session(db, str(sid)))
     chosen["nodes_cleaned"] = pd.Series(cleaned, index=chosen.index, dtype="int64")
+    if dry_run:
+        chosen["nodes_cleaned"] = chosen["nodes"]
     return chosen.reset_index(drop=True)

@@ -48,7 +48,8 @@ def validate_session_id(session_id: object) -> str:
     if not isinstance(session_id, str) or SESSION_ID_PATTERN.fullmatch(session_id) is None:
         raise ValueError(
             f"invalid session id {session_id!r}: a session id is 32 lowercase hex characters "
-            "(uuid.uuid4().hex); list the real ones with blarify_lab.list_sessions(db)"
+            "(uuid.uuid4().hex); list the real ones with blarify_lab.list_sessions(db) or "
+            "`blarify-lab sessions list`"
         )
     return session_id
 

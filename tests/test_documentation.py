@@ -279,7 +279,8 @@ def test_export_writes_a_markdown_tree_that_mirrors_the_code(
     names = sorted(p.relative_to(out).as_posix() for p in pages)
     assert names == ["__init__.py.md", "index.md", "sub/index.md", "sub/mod.py.md"]
     index = (out / "index.md").read_text()
-    assert "[sub/](sub/index.md)" in index and "[__init__.py](__init__.py.md)" in index
+    assert "[sub/](sub/index.md)" in index
+    assert "[\\_\\_init\\_\\_.py](__init__.py.md)" in index, "names are escaped Markdown"
     mod = (out / "sub" / "mod.py.md").read_text()
     assert "## A (class)" in mod and "### A.m (function)" in mod and "## helper" in mod
     assert mod.index("## A (class)") < mod.index("## helper"), "source order"

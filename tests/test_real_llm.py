@@ -226,6 +226,11 @@ def test_cli_estimates_then_runs_a_real_model(
     assert main([*args, *model]) == 0, "a second run"
     assert f"0 LLM calls, {total} cached" in capsys.readouterr().err
     assert len(server.chat_requests()) == total, "costs nothing"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-0xBAD")
+    assert main([*args, *model, "--force", "--timeout", "2m"]) == 1, "failed nodes fail the run"
+    err = capsys.readouterr().err
+    assert f"{total} of {total} nodes failed" in err and "401" in err
+    assert "sk-wrong-0xBAD" not in err
     assert main([*args, "--base-url", server.base_url]) == 2
     assert "--base-url needs --model" in capsys.readouterr().err
     assert main([*args, "--max-cost", "1"]) == 2
