@@ -1,7 +1,8 @@
 """What a session would cost, before paying: which nodes would reuse their stored
 documentation, how many LLM calls and tokens the rest would take, and at what price.
 
-Two read-only queries (the scope's nodes with their stored documentation, and its edges);
+Read-only queries (the scope's edges, a level at a time for a subtree, and its nodes with
+their stored documentation);
 then the session is replayed in memory in the order the scheduler would take, cycles cut the
 same way. A node whose children are all reused has a prompt known exactly: it is reused when
 that prompt's hash is the stored one. A node above a node that will be asked again cannot
@@ -42,9 +43,28 @@ class _Node:
     doc_description: str | None
 
 
+def _edges(rows: list[dict[str, Any]]) -> list[tuple[int, list[int]]]:
+    return [(int(r["parent"]), [int(c) for c in r["children"]]) for r in rows]
+
+
+def _subtree_edges(
+    db: GraphDB, root_id: int, relationship_type: str
+) -> list[tuple[int, list[int]]]:
+    """The edges below ``root_id``, read one level at a time (each node expanded once)."""
+    query = q.children_query(relationship_type)
+    seen, frontier = {root_id}, [root_id]
+    edges: list[tuple[int, list[int]]] = []
+    while frontier:
+        level = _edges(db.run_query(query, {"frontier": frontier}))
+        edges.extend(level)
+        frontier = sorted({c for _, kids in level for c in kids} - seen)
+        seen.update(frontier)
+    return edges
+
+
 def estimate_session(
     db: GraphDB,
-    root_path: str,
+    root_id: int,
     *,
     scope: q.Scope,
     relationship_type: str,
@@ -54,19 +74,21 @@ def estimate_session(
     prices: Mapping[str, float] | None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
-    (estimated) and ``cost_usd`` (NaN without prices). Writes nothing."""
-    params: dict[str, Any] = {"root_path": root_path}
+    (estimated) and ``cost_usd`` (NaN without prices) of a session from the node ``root_id``.
+    Writes nothing."""
+    if scope == "graph":
+        rows = db.run_query(q.graph_contents_query(), {})
+        edges = _edges(db.run_query(q.graph_structure_query(relationship_type), {}))
+    else:
+        edges = _subtree_edges(db, root_id, relationship_type)
+        ids = sorted({root_id} | {c for _, kids in edges for c in kids})
+        rows = db.run_query(q.nodes_contents_query(), {"node_ids": ids})
     nodes: dict[int, _Node] = {}
-    for row in db.run_query(q.scope_contents_query(scope, relationship_type), params):
+    for row in rows:
         labels = tuple(str(label) for label in row["labels"])
         content = NodeContent(str(row["path"]), labels, row["name"], row["text"])
-        nodes.setdefault(
-            int(row["node_id"]), _Node(content, row["doc_hash"], row["doc_description"])
-        )
-    edges = [
-        (int(r["parent"]), [int(c) for c in r["children"]])
-        for r in db.run_query(q.scope_structure_query(scope, relationship_type), params)
-    ]
+        node = _Node(content, row["doc_hash"], row["doc_description"])
+        nodes.setdefault(int(row["node_id"]), node)
     graph = DependencyGraph(
         ((p, [c for c in kids if c in nodes]) for p, kids in edges if p in nodes), nodes
     )

@@ -204,11 +204,9 @@ class RecursiveDFSProcessor:
         from .estimate import estimate_session
 
         check_path(node_path)
-        if not self.db_manager.run_query(q.find_node_query(), {"node_path": node_path}):
-            raise NodeNotFoundError(f"no code node has path {node_path!r}")
         return estimate_session(
             self.db_manager,
-            node_path,
+            self._find_root(node_path),
             scope=check_scope(scope or self.scope),
             relationship_type=(
                 self.hierarchy_relationship if use_hierarchy else self.call_relationship

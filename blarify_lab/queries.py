@@ -110,27 +110,38 @@ def node_content_query() -> str:
 # ------------------------------------------------------------------- per-session node state
 
 
-def initialize_processing_session_query(
-    session_id: str, *, scope: Scope = "graph", relationship_type: str = "CONTAINS"
-) -> str:
-    """Mark every node of the session's scope ``pending``; returns their ``count``.
-
-    ``scope="graph"``: every code node. ``scope="subtree"``: the nodes reachable from
-    ``$root_path`` through ``relationship_type`` (the root included).
-    """
+def initialize_processing_session_query(session_id: str) -> str:
+    """Mark every code node of the graph ``pending`` (a ``scope="graph"`` session); returns
+    their ``count``. A ``"subtree"`` session marks its scope level by level instead
+    (``mark_nodes_query`` then ``expand_scope_query``): a variable-length pattern would walk
+    every path, which explodes on a call graph with cycles."""
     prop = status_property(session_id)
-    if scope == "graph":
-        match = f"MATCH (n) WHERE {_in_scope('n')}"
-    elif scope == "subtree":
-        rel = validate_identifier(relationship_type, "relationship type")
-        match = (
-            f"MATCH (root) WHERE root.path = $root_path AND {_in_scope('root')} "
-            f"MATCH (root)-[:{rel}*0..]->(n) WHERE {_in_scope('n')} "
-            "WITH DISTINCT n"
-        )
-    else:
-        raise ValueError(f"invalid scope {scope!r}: use 'graph' or 'subtree'")
-    return f"{match} SET n.{prop} = 'pending' RETURN count(n) AS count"
+    return f"MATCH (n) WHERE {_in_scope('n')} SET n.{prop} = 'pending' RETURN count(n) AS count"
+
+
+def mark_nodes_query(session_id: str) -> str:
+    """Mark the code nodes with ids ``$node_ids`` ``pending`` (not yet in the session)."""
+    prop = status_property(session_id)
+    return (
+        "UNWIND $node_ids AS node_id "
+        f"MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} AND n.{prop} IS NULL "
+        f"SET n.{prop} = 'pending' RETURN id(n) AS node_id"
+    )
+
+
+def expand_scope_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
+    """One level of a ``"subtree"`` session's scope: the children (through
+    ``relationship_type``) of the nodes ``$frontier`` that are not in the session yet are
+    marked ``pending`` and returned, each once, as the next frontier."""
+    prop = status_property(session_id)
+    rel = validate_identifier(relationship_type, "relationship type")
+    return (
+        "UNWIND $frontier AS node_id "
+        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {_in_scope('b')} "
+        f"AND b.{prop} IS NULL "
+        "WITH DISTINCT b "
+        f"SET b.{prop} = 'pending' RETURN id(b) AS node_id"
+    )
 
 
 def scope_edges_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
@@ -217,48 +228,43 @@ def documentation_index_query() -> str:
     return f"CREATE INDEX FOR (d:{DOCUMENTATION_LABEL}) ON (d.node_id)"
 
 
-def subtree_count_query(relationship_type: str = "CONTAINS") -> str:
-    """How many code nodes ``$root_path`` reaches through ``relationship_type`` (itself included)."""
-    rel = validate_identifier(relationship_type, "relationship type")
-    return (
-        f"MATCH (root) WHERE root.path = $root_path AND {_in_scope('root')} "
-        f"MATCH (root)-[:{rel}*0..]->(n) WHERE {_in_scope('n')} "
-        "RETURN count(DISTINCT n) AS count"
-    )
-
-
-def _scope_match(scope: Scope, relationship_type: str, var: str) -> str:
-    """A read-only MATCH of a session's scope (no state is marked): the whole graph, or what
-    ``$root_path`` reaches through ``relationship_type``."""
-    if scope == "graph":
-        return f"MATCH ({var}) WHERE {_in_scope(var)} "
-    if scope == "subtree":
-        rel = validate_identifier(relationship_type, "relationship type")
-        return (
-            f"MATCH (root) WHERE root.path = $root_path AND {_in_scope('root')} "
-            f"MATCH (root)-[:{rel}*0..]->({var}) WHERE {_in_scope(var)} WITH DISTINCT {var} "
-        )
-    raise ValueError(f"invalid scope {scope!r}: use 'graph' or 'subtree'")
-
-
-def scope_contents_query(scope: Scope = "graph", relationship_type: str = "CONTAINS") -> str:
-    """Read only: every node of a would-be session with what its prompt needs and its stored
+def graph_contents_query() -> str:
+    """Read only: every code node of the graph with what its prompt needs and its stored
     documentation (for an estimate before paying)."""
     return (
-        _scope_match(scope, relationship_type, "n")
-        + f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
+        f"MATCH (n) WHERE {_in_scope('n')} "
+        f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
         "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
     )
 
 
-def scope_structure_query(scope: Scope = "graph", relationship_type: str = "CONTAINS") -> str:
-    """Read only: the ``relationship_type`` edges inside a would-be session, one row per
-    parent with its children."""
+def nodes_contents_query() -> str:
+    """Read only: the code nodes with ids ``$node_ids``, as ``graph_contents_query``."""
+    return (
+        f"UNWIND $node_ids AS node_id MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} "
+        f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
+        "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+    )
+
+
+def graph_structure_query(relationship_type: str = "CONTAINS") -> str:
+    """Read only: every ``relationship_type`` edge between code nodes, one row per parent."""
     rel = validate_identifier(relationship_type, "relationship type")
     return (
-        _scope_match(scope, relationship_type, "a")
-        + f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
+        f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('a')} AND {_in_scope('b')} "
+        "RETURN id(a) AS parent, collect(id(b)) AS children"
+    )
+
+
+def children_query(relationship_type: str = "CONTAINS") -> str:
+    """Read only: the ``relationship_type`` children of the nodes ``$frontier``, one row per
+    parent (a would-be ``"subtree"`` scope is read level by level)."""
+    rel = validate_identifier(relationship_type, "relationship type")
+    return (
+        "UNWIND $frontier AS node_id "
+        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {_in_scope('b')} "
         "RETURN id(a) AS parent, collect(id(b)) AS children"
     )
 

@@ -114,19 +114,14 @@ class Scheduler:
     def initialise(self) -> None:
         """Mark the scope pending and read its structure into memory.
 
-        Two queries (mark, edges); a third lists the scope's ids only when some node has no
+        A ``"graph"`` scope is marked in one query, a ``"subtree"`` one level by level; then
+        one query reads the edges, and one more the scope's ids only when some node has no
         edge inside the scope. The client's cost is per value returned, so this stays small.
         """
         run = self.run
         session = run.session
         sid = session.session_id
-        init = self.db_manager.run_query(
-            q.initialize_processing_session_query(
-                sid, scope=session.scope, relationship_type=session.relationship_type
-            ),
-            {"session_id": sid, "root_path": session.root_path},
-        )
-        expected = int(init[0]["count"]) if init else 0
+        expected = self._mark_scope()
         edges = self.db_manager.run_query(
             q.scope_edges_query(sid, session.relationship_type), {"session_id": sid}
         )
@@ -147,11 +142,11 @@ class Scheduler:
         run.graph = graph
         run.text_users = {i: len(ps) for i, ps in graph.parents.items()}
         run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
-        if session.scope == "graph":
-            self._say_scope(len(graph))
         if run.reuse:
             self._ensure_documentation_key()
         found = depths(graph.children, run.root_id)
+        if session.scope == "graph":
+            self._say_scope(len(graph), len(found))
         session.begin({i: NodeRecord(node_id=i, depth=found.get(i)) for i in graph.children})
         if run.root_id not in graph:
             raise NodeNotFoundError(
@@ -170,13 +165,29 @@ class Scheduler:
             if "already indexed" not in err.backend_message:
                 raise
 
-    def _say_scope(self, total: int) -> None:
+    def _mark_scope(self) -> int:
+        """Mark the session's nodes ``pending``; returns how many were marked."""
+        session = self.run.session
+        sid = session.session_id
+        params: dict[str, object] = {"session_id": sid}
+        if session.scope == "graph":
+            rows = self.db_manager.run_query(q.initialize_processing_session_query(sid), params)
+            return int(rows[0]["count"]) if rows else 0
+        rows = self.db_manager.run_query(
+            q.mark_nodes_query(sid), {**params, "node_ids": [self.run.root_id]}
+        )
+        frontier = [int(r["node_id"]) for r in rows]
+        marked = len(frontier)
+        expand = q.expand_scope_query(sid, session.relationship_type)
+        while frontier:  # one round trip per level: each node is marked, and expanded, once
+            rows = self.db_manager.run_query(expand, {**params, "frontier": frontier})
+            frontier = [int(r["node_id"]) for r in rows]
+            marked += len(frontier)
+        return marked
+
+    def _say_scope(self, total: int, inside: int) -> None:
         """A scope="graph" session that reaches beyond the root's subtree says so first."""
         session = self.run.session
-        rows = self.db_manager.run_query(
-            q.subtree_count_query(session.relationship_type), {"root_path": session.root_path}
-        )
-        inside = int(rows[0]["count"]) if rows else 0
         session.outside_subtree = max(total - inside, 0)
         if session.outside_subtree:
             warnings.warn(

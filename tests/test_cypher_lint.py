@@ -66,13 +66,8 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.initialize_processing_session_query(sid),
             s,
         ),
-        (
-            "initialize_processing_session_query",
-            queries.initialize_processing_session_query(
-                sid, scope="subtree", relationship_type="CALLS"
-            ),
-            {**s, "root_path": "/a.py"},
-        ),
+        ("mark_nodes_query", queries.mark_nodes_query(sid), {**s, "node_ids": [1]}),
+        ("expand_scope_query", queries.expand_scope_query(sid, "CALLS"), {**s, "frontier": [1]}),
         ("scope_edges_query", queries.scope_edges_query(sid, "CALLS"), s),
         ("scope_node_ids_query", queries.scope_node_ids_query(sid), s),
         (
@@ -115,7 +110,6 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("documentation_constraint_query", queries.documentation_constraint_query(), {}),
         ("documentation_index_query", queries.documentation_index_query(), {}),
-        ("subtree_count_query", queries.subtree_count_query("CALLS"), {"root_path": "/a"}),
         (
             "documentation_query",
             queries.documentation_query(),
@@ -168,18 +162,10 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.delete_edges_query("CALLS"),
             {"sources": [1], "targets": [2]},
         ),
-        ("scope_contents_query", queries.scope_contents_query(), {}),
-        (
-            "scope_contents_query",
-            queries.scope_contents_query("subtree", "CALLS"),
-            {"root_path": "/a"},
-        ),
-        ("scope_structure_query", queries.scope_structure_query(), {}),
-        (
-            "scope_structure_query",
-            queries.scope_structure_query("subtree", "CALLS"),
-            {"root_path": "/a"},
-        ),
+        ("graph_contents_query", queries.graph_contents_query(), {}),
+        ("nodes_contents_query", queries.nodes_contents_query(), {"node_ids": [1, 2]}),
+        ("graph_structure_query", queries.graph_structure_query("CALLS"), {}),
+        ("children_query", queries.children_query("CALLS"), {"frontier": [1]}),
     ]
 
 

@@ -14,6 +14,7 @@ import blarify_lab as bl
 from blarify_lab import RecursiveDFSProcessor
 from blarify_lab.db import GraphDB
 from blarify_lab.prompts import CYCLE_MARK, ERROR_MARK, parse_prompt
+from blarify_lab.scheduler import ScopeWarning
 
 from .helpers import QueryRecorder, registry_nodes, session_nodes
 
@@ -408,3 +409,30 @@ def test_single_node_unit_of_work_outside_a_session(db_manager: GraphDB) -> None
     assert session_nodes(db_manager) == 0 and registry_nodes(db_manager) == 0
     with pytest.raises(bl.NodeNotFoundError):
         proc._process_single_node("/missing")  # pyright: ignore[reportPrivateUsage]
+
+
+def test_a_big_cyclic_call_graph_is_scoped_level_by_level(db_manager: GraphDB) -> None:
+    """Scoping through CALLS must not walk every path: on a call graph full of cycles a
+    variable-length pattern never finishes (1,000 functions took more than 20 s)."""
+    db_manager.run_query(
+        "UNWIND range(0, 999) AS i CREATE (:FUNCTION {path: '/f' + toString(i)})", {}
+    )
+    db_manager.run_query("CREATE (:FILE {path: '/lonely.py'})", {})
+    db_manager.run_query(
+        "MATCH (a:FUNCTION), (b:FUNCTION) WITH a, b, toInteger(substring(a.path, 2)) AS i, "
+        "toInteger(substring(b.path, 2)) AS j "
+        "WHERE j = (i + 1) % 1000 OR j = (i * 7 + 3) % 1000 OR j = (i + 500) % 1000 "
+        "CREATE (a)-[:CALLS]->(b)",
+        {},
+    )
+    llm = RecordingLLM()
+    proc = RecursiveDFSProcessor(db_manager, llm, max_workers=4, progress=False, timeout=120)
+    estimate = proc.estimate("/f0", use_hierarchy=False, scope="subtree").iloc[0]
+    assert estimate["nodes"] == 1000
+    start = time.monotonic()
+    text = proc.process_node("/f0", use_hierarchy=False, scope="subtree")
+    assert text.startswith("/f0\n") and len(llm.order) == 1000
+    with pytest.warns(ScopeWarning):  # the scope warning counts the subtree in memory too
+        proc.process_node("/f1", use_hierarchy=False, force=True)
+    assert time.monotonic() - start < 60
+    assert session_nodes(db_manager) == 0

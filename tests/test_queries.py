@@ -50,11 +50,17 @@ def test_initialise_subtree_scope_marks_only_reachable_nodes(db_manager: GraphDB
     _tree(db_manager)
     db_manager.run_query("CREATE (:FILE {path: '/elsewhere'})", {})
     sid = _sid()
+    root = db_manager.run_query(q.find_node_query(), {"node_path": "/parent/child1"})
+    params: dict[str, Any] = {"session_id": sid}
     rows = db_manager.run_query(
-        q.initialize_processing_session_query(sid, scope="subtree"),
-        {"session_id": sid, "root_path": "/parent/child1"},
+        q.mark_nodes_query(sid), {**params, "node_ids": [root[0]["node_id"]]}
     )
-    assert rows[0]["count"] == 2
+    frontier, marked = [r["node_id"] for r in rows], len(rows)
+    while frontier:
+        rows = db_manager.run_query(q.expand_scope_query(sid), {**params, "frontier": frontier})
+        frontier = [r["node_id"] for r in rows]
+        marked += len(frontier)
+    assert marked == 2
     statuses = _statuses(db_manager, sid)
     assert statuses["/parent/child1"] == statuses["/parent/child1/grandchild"] == "pending"
     assert statuses["/parent"] is None and statuses["/elsewhere"] is None
