@@ -335,9 +335,8 @@ class RecursiveDFSProcessor:
         run, node_id = current if current is not None else self._standalone(node_path)
         if run.session.nodes[node_id].path != node_path:
             node_id = run.path_ids.get(node_path, node_id)
-        prompt = build_prompt(
-            run.content[node_id], run.children(node_id), max_text_chars=self.max_text_chars
-        )
+        children = run.children(node_id)
+        prompt = build_prompt(run.content[node_id], children, max_text_chars=self.max_text_chars)
         made_from = input_hash(self.model, prompt)
         stored = run.stored.get(node_id)
         cached = stored is not None and stored[0] == made_from
@@ -356,7 +355,7 @@ class RecursiveDFSProcessor:
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
-        return run.text(node_id, description, self.max_text_chars)
+        return run.text(node_id, description, self.max_text_chars, children)
 
     def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
         """The LLM's description of one node, paced by the session's rate limits and retried

@@ -82,11 +82,17 @@ class SessionRun:
             for c in self.graph.children.get(node_id, ())
         ]
 
-    def text(self, node_id: int, description: str, max_text_chars: int) -> str:
+    def text(
+        self,
+        node_id: int,
+        description: str,
+        max_text_chars: int,
+        children: list[ChildText] | None = None,
+    ) -> str:
         """The node's text: its path, ``description`` and its children's texts."""
         path = self.session.nodes[node_id].path
-        children = self.children(node_id)
-        return compose_text(path, description, children, max_text_chars=max_text_chars)
+        kids = self.children(node_id) if children is None else children
+        return compose_text(path, description, kids, max_text_chars=max_text_chars)
 
 
 class Scheduler:
