@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -73,7 +74,7 @@ class _Page:
     children: list[str] = field(default_factory=list[str])
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
 
 
@@ -83,9 +84,12 @@ def _md(text: str) -> str:
 
 
 def _file_name(part: str) -> str:
-    """A path segment as a safe file name (``..``, slashes and odd characters replaced)."""
-    name = _UNSAFE.sub("_", part).strip(".") or "_"
-    return name
+    """A path segment as a safe file name, one name per segment: every character outside
+    ``[A-Za-z0-9._-]`` is percent-encoded (``a b`` is ``a%20b``, never ``a_b``'s page), and
+    ``.`` / ``..`` are encoded whole."""
+    if part in (".", ".."):
+        return part.replace(".", "%2E")
+    return _UNSAFE.sub(lambda m: quote(m.group(0), safe=""), part) or "%00"
 
 
 def export_markdown(db: GraphDB, root_path: str, out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -145,7 +149,7 @@ def _target(root: str, path: str, kind: str) -> Path:
 def _link(root: str, here: _Page, there: _Page) -> str:
     source = _target(root, here.path, here.kind).parent
     target = _target(root, there.path, there.kind)
-    return Path(os.path.relpath(target, source or ".")).as_posix()
+    return quote(Path(os.path.relpath(target, source or ".")).as_posix())  # a URL: % is %25
 
 
 def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:

@@ -136,6 +136,10 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
     """
     threshold = parse_duration(stale_after)
     rows: dict[str, dict[str, Any]] = {}
+    # Status keys first: a session registers before it marks its nodes, so any key read here
+    # belongs to a session already registered; reading the registry first would show a
+    # session that starts between the two reads as orphaned, and clean up a live session.
+    keys = db.run_query(q.list_status_keys_query(), {})
     for rec in db.run_query(q.list_registered_sessions_query(), {}):
         s: dict[str, Any] = dict(rec["session"])
         state, age, reason = _judge_registry(s, int(rec["now"]), threshold)
@@ -154,7 +158,7 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
             "running": int(_number(s.get("running")) or 0) if state == "active" else 0,
             "reason": reason,
         }
-    for rec in db.run_query(q.list_status_keys_query(), {}):
+    for rec in keys:
         key = str(rec["key"])
         sid = key[len(q.STATUS_PREFIX) :]
         if q.SESSION_ID_PATTERN.fullmatch(sid) is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -126,8 +127,10 @@ def _to_completion(prompt: str, value: Any) -> Completion:
 
 def model_identity(llm: object) -> str:
     """Who answers: ``llm.model`` (or ``llm.model_name``, as LangChain chat models have it) when
-    it is a non-empty string; else the qualified name ``module.QualName`` of a function or of
-    the provider's class. An ``as_llm_provider`` adapter answers for what it wraps."""
+    it is a non-empty string; for ``functools.partial(call, model="x")`` the model it names
+    (else the function with its bound arguments); else the qualified name ``module.QualName``
+    of a function (a lambda's line added) or of the provider's class. An ``as_llm_provider``
+    adapter answers for what it wraps. Give a provider a ``model`` attribute to be explicit."""
     if isinstance(llm, _CallableProvider):
         return llm.identity
     for attr in ("model", "model_name"):
@@ -137,8 +140,20 @@ def model_identity(llm: object) -> str:
             value = None
         if isinstance(value, str) and value.strip():
             return value
+    if isinstance(llm, functools.partial):  # partial(call, model="x"): the model it names
+        named = [v for k, v in llm.keywords.items() if k in ("model", "model_name")]
+        if named and isinstance(named[0], str) and named[0].strip():
+            return named[0]
+        bound = ", ".join(
+            [repr(a) for a in llm.args] + [f"{k}={v!r}" for k, v in llm.keywords.items()]
+        )
+        return f"{model_identity(llm.func)}({bound})"
     if inspect.isfunction(llm) or inspect.ismethod(llm) or inspect.isbuiltin(llm):
-        return f"{getattr(llm, '__module__', None) or 'builtins'}.{llm.__qualname__}"
+        name = f"{getattr(llm, '__module__', None) or 'builtins'}.{llm.__qualname__}"
+        code = getattr(llm, "__code__", None)
+        if llm.__name__ == "<lambda>" and code is not None:  # lambdas differ by their line
+            name += f"@{code.co_firstlineno}"
+        return name
     cls = type(llm)
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -174,9 +189,19 @@ def as_llm_provider(llm: object) -> LLMAdapter:
         return _CallableProvider(
             llm, getattr(llm, "__name__", type(llm).__name__), source=llm, complete=own_complete
         )
+    if own_complete is not None:  # only complete(prompt) -> Completion
+        complete = own_complete
+
+        def text_of(prompt: str) -> Any:
+            return getattr(complete(prompt), "text", None)
+
+        return _MethodProvider(
+            text_of, f"{type(llm).__name__}.complete", source=llm, complete=own_complete
+        )
     raise TypeError(
         f"{type(llm).__name__} is not an LLM provider: pass an object with "
-        "get_completion(prompt) -> str, a chat model with invoke(prompt), or a callable"
+        "get_completion(prompt) -> str or complete(prompt) -> Completion, a chat model with "
+        "invoke(prompt), or a callable"
     )
 
 

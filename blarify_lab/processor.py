@@ -31,7 +31,7 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
-from .errors import LLMCallError, NodeNotFoundError
+from .errors import BudgetExceededError, LLMCallError, NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
 from .llm_calls import call_llm
@@ -362,6 +362,10 @@ class RecursiveDFSProcessor:
         on transient failures; ``[ERROR] ...`` (and the error noted) if it fails for good.
         The answer is bounded and cleaned before it is kept."""
         session = run.session
+        budget = self.max_cost_usd
+        if budget is not None and (session.cost_usd or 0.0) >= budget:
+            # spent: a node claimed before that, but not yet started, is not asked
+            raise BudgetExceededError(session.session_id, session.cost_usd or 0.0, budget)
         session.called_llm()
         try:
             outcome = call_llm(

@@ -205,6 +205,30 @@ class Scheduler:
                 stacklevel=2,
             )
 
+    def _break_cycles(self) -> list[int]:
+        """Cut every cycle among the pending nodes (``graph.break_cycles``). The children a
+        cut leaves behind are not claimed yet, so their paths, which the prompts of the nodes
+        above them name, are read now (one read-only query, only when there are cycles)."""
+        run = self.run
+        released = run.graph.break_cycles()
+        run.session.cycles = len(run.graph.cycle_sources)
+        nodes = run.session.nodes
+        unnamed = sorted(
+            {
+                child
+                for source in run.graph.cycle_sources
+                for child in run.graph.children.get(source, ())
+                if not nodes[child].path
+            }
+        )
+        if unnamed:
+            rows = self.db_manager.run_query(q.nodes_contents_query(), {"node_ids": unnamed})
+            for row in rows:
+                record = nodes.get(int(row["node_id"]))
+                if record is not None and not record.path:
+                    record.path = str(row["path"])
+        return released
+
     def _over_budget(self) -> bool:
         """The session has spent its ``max_cost_usd``: claim nothing more."""
         if self.budget_usd is None:
@@ -255,8 +279,7 @@ class Scheduler:
                     self._advance(run, [])
                     spent = session.cost_usd or 0.0
                     raise BudgetExceededError(session.session_id, spent, self.budget_usd or 0.0)
-                ready.extend(run.graph.break_cycles())
-                session.cycles = len(run.graph.cycle_sources)
+                ready.extend(self._break_cycles())
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
             if run.unflushed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import threading
 import time
@@ -287,3 +288,48 @@ def test_export_writes_a_markdown_tree_that_mirrors_the_code(
     assert "Up: [sub](index.md)" in mod
     with pytest.raises(LookupError, match="no stored documentation"):
         export_markdown(db_manager, "/elsewhere", tmp_path / "none")
+
+
+def test_wrapped_models_keep_their_identity(db_manager: GraphDB) -> None:
+    import functools
+
+    total = make_tree(db_manager, 2, 1)
+    asked: list[str] = []
+
+    def call_model(prompt: str, model: str) -> str:
+        asked.append(model)
+        return f"[{model}] {parse_prompt(prompt).path}"
+
+    for model in ("cheap-model", "expensive-model"):
+        _proc(db_manager, functools.partial(call_model, model=model)).process_node("/root")
+    assert asked.count("expensive-model") == total, "another model is asked again"
+    first = lambda prompt: "A"  # noqa: E731
+    second = lambda prompt: "B"  # noqa: E731
+    for llm in (first, second):
+        _proc(db_manager, llm).process_node("/root", scope="subtree")
+    frame = bl.documentation(db_manager, "/root")
+    assert set(frame["description"]) == {"B"}, "two lambdas are two models"
+
+
+def test_export_gives_every_file_its_own_page(db_manager: GraphDB, tmp_path: Path) -> None:
+    from urllib.parse import unquote
+
+    from blarify_lab.documentation import export_markdown
+
+    package = tmp_path / "odd"
+    for name in ("a b.py", "a#b.py", "a_b.py", ".x.py", "x.py"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(f"def f():\n    return {name!r}\n")
+    for folder in ("c d", "c_d"):
+        (package / folder).mkdir()
+        (package / folder / "m.py").write_text("def g():\n    return 1\n")
+    bl.load_python_package(db_manager, package)
+    _proc(db_manager, bl.ExtractiveSummarizer()).process_node("/odd", scope="subtree")
+    out = tmp_path / "md"
+    pages = export_markdown(db_manager, "/odd", out)
+    assert len(pages) == len(set(pages)) == 10  # 5 files, 2 folders x (index + m.py), root
+    for page in pages:
+        for target in re.findall(r"\]\(([^)]+)\)", page.read_text()):
+            assert (page.parent / unquote(target)).is_file(), (page, target)
+    index = (out / "index.md").read_text()
+    assert "a%2520b.py.md" in index and "a%2523b.py.md" in index and "(a_b.py.md)" in index

@@ -436,3 +436,66 @@ def test_a_big_cyclic_call_graph_is_scoped_level_by_level(db_manager: GraphDB) -
         proc.process_node("/f1", use_hierarchy=False, force=True)
     assert time.monotonic() - start < 60
     assert session_nodes(db_manager) == 0
+
+
+def test_a_cycles_cut_child_is_named_in_the_prompt_and_the_estimate_agrees(
+    db_manager: GraphDB,
+) -> None:
+    db_manager.run_query(
+        "CREATE (x:FUNCTION {path: '/c::x', name: 'x'}), (y:FUNCTION {path: '/c::y', name: 'y'}), "
+        "(z:FUNCTION {path: '/c::z', name: 'z'}) "
+        "CREATE (x)-[:CALLS]->(y), (y)-[:CALLS]->(z), (z)-[:CALLS]->(x)",
+        {},
+    )
+    prompts: dict[str, str] = {}
+    summarizer = bl.ExtractiveSummarizer()
+
+    class Recording:
+        model = "recording"
+
+        def get_completion(self, prompt: str) -> str:
+            prompts[parse_prompt(prompt).path] = prompt
+            return summarizer.get_completion(prompt)
+
+    proc = RecursiveDFSProcessor(db_manager, Recording(), max_workers=2, progress=False)
+    first = proc.estimate("/c::x", use_hierarchy=False, scope="subtree").iloc[0]
+    text = proc.process_node("/c::x", use_hierarchy=False, scope="subtree")
+    session = proc.last_session
+    assert session is not None and session.counts["cycles"] == 1
+    source = next(p for p in prompts if CYCLE_MARK in text and p == "/c::z")
+    children = parse_prompt(prompts[source]).children
+    assert [path for path, _ in children] == ["/c::x"], "the cut-off child keeps its path"
+    assert (first["llm_calls"], first["cached"]) == (session.llm_calls, session.cached)
+    again = proc.estimate("/c::x", use_hierarchy=False, scope="subtree").iloc[0]
+    assert proc.process_node("/c::x", use_hierarchy=False, scope="subtree") == text
+    second = proc.last_session
+    assert second is not None and (second.llm_calls, second.cached) == (0, 3)
+    assert (again["llm_calls"], again["cached"]) == (0, 3), "the estimate agrees with the run"
+
+
+def test_the_budget_is_checked_before_every_call(db_manager: GraphDB) -> None:
+    from blarify_lab.usage import Completion
+
+    make = "CREATE (r:FOLDER {path: '/r'}) WITH r UNWIND range(1, 10) AS i "
+    db_manager.run_query(make + "CREATE (r)-[:CONTAINS]->(:FILE {path: '/r/f' + toString(i)})", {})
+
+    class Priced:  # only complete(): each call costs $0.002 at 1 $/M tokens
+        model = "priced"
+        calls = 0
+
+        def complete(self, prompt: str) -> Completion:
+            Priced.calls += 1
+            return Completion("documented", 1_000, 1_000)
+
+    proc = RecursiveDFSProcessor(
+        db_manager,
+        Priced(),
+        max_workers=1,
+        progress=False,
+        prices={"prompt": 1.0, "completion": 1.0},
+        max_cost_usd=0.0001,
+    )
+    with pytest.raises(bl.BudgetExceededError):
+        proc.process_node("/r", scope="subtree")
+    assert Priced.calls == 1, "a budget smaller than one call allows exactly the call in flight"
+    assert session_nodes(db_manager) == 0 and registry_nodes(db_manager) == 0
