@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import blarify_lab as bl
-from blarify_lab import queries as q
 from blarify_lab.db import GraphDB
 from blarify_lab.prompts import parse_prompt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
-from benchmarks.run import Graph, ideal_bound, sized_tree, tree
+from benchmarks.run import Graph, build, ideal_bound, sized_tree, tree
 
 RESULTS = Path(__file__).parent / "results"
 LATENCY_S = 0.02
@@ -83,24 +82,6 @@ def source_of(path: str, version: int = 0) -> str:
     return f"def {name}(x):\n    return x + {len(path) + version}\n"
 
 
-def build(db: GraphDB, graph: Graph) -> None:
-    """FUNCTION nodes with ``path``, ``name`` and ``text``; CONTAINS edges parent -> child."""
-    ids: dict[str, int] = {}
-    for k in range(0, len(graph.paths), 5000):
-        rows = [
-            {"path": p, "name": p.rsplit("/", 1)[-1], "text": source_of(p)}
-            for p in graph.paths[k : k + 5000]
-        ]
-        for rec in db.run_query(q.create_nodes_query("FUNCTION"), {"rows": rows}):
-            ids[str(rec["path"])] = int(rec["node_id"])
-    for k in range(0, len(graph.edges), 5000):
-        chunk = graph.edges[k : k + 5000]
-        db.run_query(
-            q.create_edges_query(graph.relationship),
-            {"sources": [ids[a] for a, _ in chunk], "targets": [ids[b] for _, b in chunk]},
-        )
-
-
 def ancestors(graph: Graph, path: str) -> list[str]:
     """``path`` and every node above it up to the root, leaf first."""
     parent = {b: a for a, b in graph.edges}
@@ -133,7 +114,7 @@ def measure_no_change(name: str, quick: bool) -> dict[str, Any]:
     graph = GRAPHS[name](quick)
     db = bl.connect(temporary=True)
     try:
-        build(db, graph)
+        build(db, graph, text_of=source_of)
         first_llm = SimulatedLLM(LATENCY_S)
         first_s, first_text, first = run(db, graph, first_llm)
         again_llm = SimulatedLLM(LATENCY_S)
@@ -162,7 +143,7 @@ def measure_one_edit(name: str, reads: str, quick: bool) -> dict[str, Any]:
     chain = ancestors(graph, leaf)
     db = bl.connect(temporary=True)
     try:
-        build(db, graph)
+        build(db, graph, text_of=source_of)
         run(db, graph, SimulatedLLM(LATENCY_S, reads))
         db.run_query(
             "MATCH (n:FUNCTION {path: $path}) SET n.text = $text",

@@ -113,10 +113,16 @@ def call_graph(nodes: int, seed: int = 7) -> Graph:
     return Graph(paths[0], paths, sorted(edges), relationship="CALLS")
 
 
-def build(db: GraphDB, graph: Graph) -> None:
+def build(db: GraphDB, graph: Graph, text_of: Callable[[str], str] | None = None) -> None:
+    """Write ``graph`` as FUNCTION nodes (with ``text_of(path)`` as their source, if given)."""
     ids: dict[str, int] = {}
     for k in range(0, len(graph.paths), 5000):
-        rows = [{"path": p, "name": p.rsplit("/", 1)[-1]} for p in graph.paths[k : k + 5000]]
+        rows: list[dict[str, str]] = [
+            {"path": p, "name": p.rsplit("/", 1)[-1]} for p in graph.paths[k : k + 5000]
+        ]
+        if text_of is not None:
+            for row in rows:
+                row["text"] = text_of(row["path"])
         for rec in db.run_query(q.create_nodes_query("FUNCTION"), {"rows": rows}):
             ids[str(rec["path"])] = int(rec["node_id"])
     for k in range(0, len(graph.edges), 5000):

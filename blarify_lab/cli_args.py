@@ -60,24 +60,23 @@ def duration(text: str) -> float:
     return seconds
 
 
-def positive_float(text: str) -> float:
+def _finite(text: str, *, zero_allowed: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number more than 0, got {text}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        least = "0 or more" if zero_allowed else "more than 0"
+        raise argparse.ArgumentTypeError(f"must be a finite number {least}, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _finite(text, zero_allowed=False)
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
-    return value
+    return _finite(text, zero_allowed=True)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,6 +25,7 @@ from .processes import local_process_alive
 from .registry import (
     CLEANUP_BATCH_SIZE,
     DEFAULT_HEARTBEAT_INTERVAL_S,
+    remove_in_batches,
     remove_session_traces,
     running_here,
 )
@@ -218,16 +219,7 @@ def cleanup_session(db: GraphDB, session_id: str) -> int:
 def _remove_malformed(db: GraphDB, suffix: str, batch_size: int = CLEANUP_BATCH_SIZE) -> int:
     """Remove the malformed status key ``processing_status_<suffix>`` and registry nodes
     whose session id is ``suffix``."""
-    query = q.cleanup_status_key_query(suffix)
-    removed = 0
-    while True:
-        rows = db.run_query(query, {"batch_size": batch_size})
-        n = int(rows[0]["removed"]) if rows else 0
-        removed += n
-        if n < batch_size:
-            break
-    db.run_query(q.delete_session_registry_query(), {"session_id": suffix})
-    return removed
+    return remove_in_batches(db, q.cleanup_status_key_query(suffix), suffix, {}, batch_size)
 
 
 def cleanup_leftovers(

@@ -193,14 +193,21 @@ def remove_session_traces(
     Returns how many nodes carried the session's property. Documentation is never touched.
     """
     q.validate_session_id(session_id)
-    params: dict[str, Any] = {"session_id": session_id, "batch_size": batch_size}
     query = q.cleanup_session_query(session_id, batched=True)
+    return remove_in_batches(db, query, session_id, {"session_id": session_id}, batch_size)
+
+
+def remove_in_batches(
+    db: GraphDB, query: str, registry_id: str, params: dict[str, Any], batch_size: int
+) -> int:
+    """Run a batched status-key removal until a batch comes back short, then delete the
+    registry node ``registry_id``; returns how many nodes lost the key."""
     removed = 0
     while True:
-        rows = db.run_query(query, params)
+        rows = db.run_query(query, {**params, "batch_size": batch_size})
         n = int(rows[0]["removed"]) if rows else 0
         removed += n
         if n < batch_size:
             break
-    db.run_query(q.delete_session_registry_query(), {"session_id": session_id})
+    db.run_query(q.delete_session_registry_query(), {"session_id": registry_id})
     return removed

@@ -9,19 +9,9 @@ import time
 
 import pytest
 
+from benchmarks.pacing import max_in_window
 from blarify_lab.errors import SessionCancelled
 from blarify_lab.pacing import PacingTimeout, RateLimiter
-
-
-def max_in_window(starts: list[float], window: float = 1.0) -> int:
-    """The most starts in any closed window of ``window`` seconds."""
-    starts = sorted(starts)
-    best, j = 0, 0
-    for i, t in enumerate(starts):
-        while starts[j] < t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def run_threads(limiter: RateLimiter, threads: int, each: int, tokens: int = 0) -> list[float]:
