@@ -11,6 +11,7 @@ know its prompt in advance, so it counts as a call.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,9 @@ import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
-from .graph import DependencyGraph
+from .graph import DependencyGraph, depths
 from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .scheduler import ScopeWarning
 from .usage import cost_usd, estimate_tokens
 
 __all__ = ["ESTIMATE_COLUMNS", "estimate_session"]
@@ -92,6 +94,8 @@ def estimate_session(
     graph = DependencyGraph(
         ((p, [c for c in kids if c in nodes]) for p, kids in edges if p in nodes), nodes
     )
+    if scope == "graph" and root_id in nodes:
+        _say_scope(len(nodes), len(depths(graph.children, root_id)), nodes[root_id].content.path)
     descriptions: dict[int, str] = {}
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
     cached = calls = prompt_tokens = completion_tokens = 0
@@ -142,3 +146,15 @@ def estimate_session(
         "cost_usd": cost,
     }
     return pd.DataFrame([row], columns=ESTIMATE_COLUMNS)
+
+
+def _say_scope(total: int, inside: int, root_path: str) -> None:
+    """As a session would: a ``scope="graph"`` estimate beyond the root's subtree says so."""
+    if inside < total:
+        warnings.warn(
+            f"estimate: scope='graph' counts all {total} code nodes of the graph, of which "
+            f"{total - inside} lie outside the {inside} that {root_path!r} reaches; pass "
+            "scope='subtree' to count only those",
+            ScopeWarning,
+            stacklevel=4,
+        )

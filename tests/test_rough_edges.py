@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,16 @@ def test_ctrl_c_before_connecting_does_not_speak_of_a_session(tmp_path: Path) ->
     assert proc.returncode == 130, err
     assert "interrupted before any session started" in err, err
     assert "removed its state" not in err, err
+
+
+def test_a_graph_scope_estimate_warns_like_the_session_would(db_manager: GraphDB) -> None:
+    from blarify_lab.scheduler import ScopeWarning
+
+    make_tree(db_manager, 3, 2)
+    db_manager.run_query("CREATE (:FILE {path: '/elsewhere.py', name: 'elsewhere.py'})", {})
+    proc = RecursiveDFSProcessor(db_manager, slow_llm(0), progress=False)
+    with pytest.warns(ScopeWarning, match=r"all 11 code nodes .* 1 lie outside the 10"):
+        assert int(proc.estimate("/root")["nodes"].iloc[0]) == 11
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScopeWarning)
+        assert int(proc.estimate("/root", scope="subtree")["nodes"].iloc[0]) == 10
