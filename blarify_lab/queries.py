@@ -137,7 +137,8 @@ def expand_scope_query(session_id: str, relationship_type: str = "CONTAINS") -> 
     rel = validate_identifier(relationship_type, "relationship type")
     return (
         "UNWIND $frontier AS node_id "
-        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {_in_scope('b')} "
+        "MATCH (a) WHERE id(a) = node_id "  # seek by id first: never a scan per level
+        f"WITH a MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
         f"AND b.{prop} IS NULL "
         "WITH DISTINCT b "
         f"SET b.{prop} = 'pending' RETURN id(b) AS node_id"
@@ -264,7 +265,8 @@ def children_query(relationship_type: str = "CONTAINS") -> str:
     rel = validate_identifier(relationship_type, "relationship type")
     return (
         "UNWIND $frontier AS node_id "
-        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {_in_scope('b')} "
+        "MATCH (a) WHERE id(a) = node_id "  # seek by id first: never a scan per level
+        f"WITH a MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
         "RETURN id(a) AS parent, collect(id(b)) AS children"
     )
 
