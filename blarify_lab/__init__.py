@@ -24,6 +24,7 @@ from .errors import (
     NodeNotFoundError,
     SessionCancelled,
     SessionCleanupError,
+    SourceConflictError,
 )
 from .handles import SessionHandle
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
@@ -79,6 +80,7 @@ __all__ = [
     "SessionCleanupError",
     "SessionDashboard",
     "SessionHandle",
+    "SourceConflictError",
     "__version__",
     "cleanup_leftovers",
     "cleanup_session",

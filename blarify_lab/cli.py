@@ -7,7 +7,8 @@ names a model on an OpenAI-compatible server (``--base-url``; the key from
 Exit codes: 0 done; 1 the work failed (timeout, budget reached, database lost during the run,
 cleanup failed);
 2 bad input (unknown path, bad URI, bad session id or duration, unreachable database, a report
-file that cannot be written, an argument that is not valid text); 130 interrupted (Ctrl-C),
+file that cannot be written, an argument that is not valid text, a load that would remove
+another tree's documentation, an unknown session, an export folder that is not ours); 130 interrupted (Ctrl-C),
 143 terminated (SIGTERM), 129 hung up (SIGHUP): a running session removes its state first in
 all three. Errors are one line on stderr, never a traceback.
 """
@@ -31,7 +32,13 @@ import pandas as pd
 from .cli_args import PROG, build_parser
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .documentation import export_markdown
-from .errors import BudgetExceededError, GraphDBError, NodeNotFoundError, SessionCleanupError
+from .errors import (
+    BudgetExceededError,
+    GraphDBError,
+    NodeNotFoundError,
+    SessionCleanupError,
+    SourceConflictError,
+)
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
 from .llm import ExtractiveSummarizer
 from .loader import LoadedPackage, load_python_package
@@ -218,8 +225,8 @@ def _load(args: argparse.Namespace) -> int:
         raise UserError(f"no such package or file: {args.path}")
     with _connect(args.uri) as db:
         try:
-            loaded = load_python_package(db, args.path, prefix=args.prefix)
-        except ValueError as err:  # a prefix that is no path
+            loaded = load_python_package(db, args.path, prefix=args.prefix, replace=args.replace)
+        except (ValueError, SourceConflictError) as err:  # a prefix that is no path
             raise UserError(_one_line(err)) from None
         _print_loaded(loaded)
     return 0

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("path", type=Path, help="a package directory or a single .py file")
     load.add_argument("--uri", help=uri_help)
     load.add_argument("--prefix", help="path prefix of the loaded nodes (default: /<name>)")
+    load.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a root loaded from another directory even if that deletes documented "
+        "nodes (default: refuse)",
+    )
 
     process = sub.add_parser(
         "process",
