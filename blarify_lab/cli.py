@@ -34,6 +34,7 @@ from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .documentation import export_markdown
 from .errors import (
     BudgetExceededError,
+    ExportRefusedError,
     GraphDBError,
     NodeNotFoundError,
     SessionCleanupError,
@@ -301,8 +302,8 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(f"cannot export to {out}: it is not a directory")
     with _connect(args.uri) as db:
         try:
-            pages = export_markdown(db, args.root, out)
-        except (LookupError, ValueError) as err:
+            pages = export_markdown(db, args.root, out, force=args.force)
+        except (LookupError, ValueError, ExportRefusedError) as err:
             raise UserError(_one_line(err)) from None
         except OSError as err:
             raise UserError(f"cannot write to {out}: {_one_line(err)}") from None

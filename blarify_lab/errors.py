@@ -8,6 +8,7 @@
     │   └── QueryError                     the server rejected a query (backend_message)
     ├── NodeNotFoundError                  no code node has the path (also a LookupError)
     ├── SourceConflictError                a load would remove another tree's documented nodes
+    ├── ExportRefusedError                 the export folder is not empty (also a FileExistsError)
     ├── SessionCancelled                   SessionHandle.cancel() or the dashboard's Stop
     ├── SessionCleanupError                a session's state could not be removed
     ├── SessionStateLostError              a session's state vanished while it ran
@@ -27,6 +28,7 @@ __all__ = [
     "BlarifyLabError",
     "BudgetExceededError",
     "DatabaseUnavailableError",
+    "ExportRefusedError",
     "GraphDBError",
     "LLMCallError",
     "NodeNotFoundError",
@@ -106,6 +108,20 @@ class SourceConflictError(BlarifyLabError):
             f"{len(documented)} of them documented ({shown}). Load it under another path with "
             f"--prefix (prefix=...), or {advice}. Nothing was written."
         )
+
+
+class ExportRefusedError(BlarifyLabError, FileExistsError):
+    """``export_markdown`` was pointed at a folder that is not empty, without ``force``."""
+
+    def __init__(self, out: str, entries: list[str]) -> None:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        super().__init__(
+            f"not exported: {out} is not empty ({len(entries)} entries: {shown}). Export into "
+            "a new or empty folder, or pass --force (force=True): then only the pages an "
+            "earlier export wrote there are replaced or removed, nothing else is touched"
+        )
+        self.out = out
+        self.entries = entries
 
 
 class SessionCancelled(BlarifyLabError):
