@@ -24,6 +24,7 @@ from .errors import (
     NodeNotFoundError,
     SessionCancelled,
     SessionCleanupError,
+    SessionNotFoundError,
     SourceConflictError,
 )
 from .handles import SessionHandle
@@ -80,6 +81,7 @@ __all__ = [
     "SessionCleanupError",
     "SessionDashboard",
     "SessionHandle",
+    "SessionNotFoundError",
     "SourceConflictError",
     "__version__",
     "cleanup_leftovers",

@@ -38,6 +38,7 @@ from .errors import (
     GraphDBError,
     NodeNotFoundError,
     SessionCleanupError,
+    SessionNotFoundError,
     SourceConflictError,
 )
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
@@ -321,7 +322,9 @@ def _sessions(args: argparse.Namespace) -> int:
                 if args.dry_run:
                     found = list_sessions(db)
                     found = found.loc[found["session_id"] == args.session]
-                    _print_frame(found, f"no session {args.session} in the graph")
+                    if found.empty:
+                        raise UserError(f"no such session {args.session} in the graph")
+                    _print_frame(found, "")
                     return 0
                 removed = cleanup_session(db, args.session)
                 print(f"removed session {args.session} from {removed} nodes")
@@ -329,7 +332,7 @@ def _sessions(args: argparse.Namespace) -> int:
             frame = cleanup_leftovers(
                 db, stale_after=args.stale_after, dry_run=args.dry_run, force=args.force
             )
-        except ValueError as err:  # a malformed session id or duration
+        except (ValueError, SessionNotFoundError) as err:  # a malformed or unknown id
             raise UserError(_one_line(err)) from None
         _print_frame(frame, "nothing to clean up")
     return 0

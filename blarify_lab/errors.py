@@ -9,6 +9,7 @@
     ├── NodeNotFoundError                  no code node has the path (also a LookupError)
     ├── SourceConflictError                a load would remove another tree's documented nodes
     ├── ExportRefusedError                 the export folder is not empty (also a FileExistsError)
+    ├── SessionNotFoundError               no trace of a session id (also a LookupError)
     ├── SessionCancelled                   SessionHandle.cancel() or the dashboard's Stop
     ├── SessionCleanupError                a session's state could not be removed
     ├── SessionStateLostError              a session's state vanished while it ran
@@ -36,6 +37,7 @@ __all__ = [
     "QueryError",
     "SessionCancelled",
     "SessionCleanupError",
+    "SessionNotFoundError",
     "SessionStateLostError",
     "SourceConflictError",
 ]
@@ -122,6 +124,19 @@ class ExportRefusedError(BlarifyLabError, FileExistsError):
         )
         self.out = out
         self.entries = entries
+
+
+class SessionNotFoundError(BlarifyLabError, LookupError):
+    """``cleanup_session`` found no trace of the session: no node carries its status
+    property and no registry node has its id (a typo, or it was cleaned up already)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"no such session {session_id}: no node carries its state and no registry entry "
+            "names it (already cleaned up?). `blarify-lab sessions list` (list_sessions(db) "
+            "in Python) shows the sessions in the graph"
+        )
+        self.session_id = session_id
 
 
 class SessionCancelled(BlarifyLabError):

@@ -333,6 +333,11 @@ def delete_session_registry_query() -> str:
     )
 
 
+def count_registry_query() -> str:
+    """How many registry nodes have the session id ``$session_id``."""
+    return f"MATCH (s:{SESSION_LABEL}) WHERE s.session_id = $session_id RETURN count(s) AS count"
+
+
 def list_registered_sessions_query() -> str:
     """Every registry node, with the database's clock for heartbeat ages."""
     return (

@@ -156,6 +156,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("delete_documentation_query", queries.delete_documentation_query(), {"node_ids": [1]}),
         ("delete_nodes_query", queries.delete_nodes_query(), {"node_ids": [1]}),
+        ("count_registry_query", queries.count_registry_query(), {"session_id": "ab"}),
         ("documented_paths_query", queries.documented_paths_query(), {"node_ids": [1]}),
         (
             "set_source_dir_query",
