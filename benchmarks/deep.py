@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
 
-import blarify_lab as bl  # noqa: E402
-from benchmarks.run import CountingDB, build, chain  # noqa: E402
-from blarify_lab.db import FalkorDBManager  # noqa: E402
+import blarify_lab as bl
+from benchmarks.run import CountingDB, build, chain
+from blarify_lab.db import FalkorDBManager
 
 RESULTS = Path(__file__).parent / "results"
 COLUMNS = [
