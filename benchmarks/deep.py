@@ -72,7 +72,7 @@ def measure(server: FalkorDBManager, levels: int) -> dict[str, float | int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Deep hierarchies: chains of 1k to 10k levels")
     parser.add_argument("--quick", action="store_true", help="1k and 2k levels only")
     args = parser.parse_args()
     sizes = [1_000, 2_000] if args.quick else [1_000, 2_000, 4_000, 10_000]
