@@ -88,7 +88,10 @@ class ExportDir:
         names: set[str] = set()
         for name in os.listdir(fd):
             rel = folder / name
-            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            try:
+                mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:  # gone meanwhile
+                continue
             ours = (rel in self.pages and stat.S_ISREG(mode)) or (
                 rel in self.dirs and stat.S_ISDIR(mode)
             )

@@ -225,8 +225,8 @@ def cleanup_session(db: GraphDB, session_id: str) -> int:
 
 def _cleaned(db: GraphDB, shown: str, registry_id: str, remove: Callable[[], int]) -> int:
     """``remove()``, or ``SessionNotFoundError`` when it found nothing to remove."""
-    rows = db.run_query(q.count_registry_query(), {"session_id": registry_id})
-    registered = bool(rows) and int(rows[0]["count"]) > 0
+    rows = db.run_query(q.list_registered_sessions_query(), {})
+    registered = any(dict(r["session"]).get("session_id") == registry_id for r in rows)
     removed = remove()
     if removed == 0 and not registered:
         raise SessionNotFoundError(shown)

@@ -237,7 +237,9 @@ def _write(
         None,
     )
     if kept_root is not None and root_source != source_dir:
-        db.run_query(q.set_source_dir_query(), {"node_id": kept_root, "source_dir": source_dir})
+        db.run_query(
+            q.update_nodes_query(), {"node_ids": [kept_root], "rows": [{"source_dir": source_dir}]}
+        )
 
     # Diff the edges leaving the package's nodes that existed before (new ones have none).
     package_ids = set(ids.values())
@@ -264,10 +266,10 @@ def _refuse_foreign_removal(
 ) -> None:
     """Raise ``SourceConflictError`` when nodes to delete have stored documentation: the
     tree loaded is not (known to be) the one the root came from."""
-    documented: list[str] = []
+    documented: set[str] = set()
     for chunk in _chunks(doomed, _NODE_BATCH):
-        rows = db.run_query(q.documented_paths_query(), {"node_ids": chunk})
-        documented.extend(str(r["path"]) for r in rows)
+        rows = db.run_query(q.nodes_contents_query(), {"node_ids": chunk})
+        documented.update(str(r["path"]) for r in rows if r["doc_description"] is not None)
     if documented:
         raise SourceConflictError(
             root_path,

@@ -333,11 +333,6 @@ def delete_session_registry_query() -> str:
     )
 
 
-def count_registry_query() -> str:
-    """How many registry nodes have the session id ``$session_id``."""
-    return f"MATCH (s:{SESSION_LABEL}) WHERE s.session_id = $session_id RETURN count(s) AS count"
-
-
 def list_registered_sessions_query() -> str:
     """Every registry node, with the database's clock for heartbeat ages."""
     return (
@@ -390,23 +385,6 @@ def code_nodes_under_root_query() -> str:
         f"OR n.path STARTS WITH ($root + '::')) AND {_in_scope('n')} "
         "RETURN id(n) AS node_id, n.path AS path, labels(n) AS labels, "
         "n.content_hash AS content_hash, n.source_dir AS source_dir ORDER BY node_id"
-    )
-
-
-def documented_paths_query() -> str:
-    """The paths of the nodes with ids ``$node_ids`` that a DOCUMENTATION node describes."""
-    return (
-        "UNWIND $node_ids AS node_id "
-        "MATCH (n) WHERE id(n) = node_id "
-        f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
-        "RETURN DISTINCT n.path AS path ORDER BY path"
-    )
-
-
-def set_source_dir_query() -> str:
-    """Remember on the root node (id ``$node_id``) the directory it was loaded from."""
-    return (
-        "MATCH (n) WHERE id(n) = $node_id SET n.source_dir = $source_dir RETURN count(n) AS updated"
     )
 
 

@@ -156,13 +156,6 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("delete_documentation_query", queries.delete_documentation_query(), {"node_ids": [1]}),
         ("delete_nodes_query", queries.delete_nodes_query(), {"node_ids": [1]}),
-        ("count_registry_query", queries.count_registry_query(), {"session_id": "ab"}),
-        ("documented_paths_query", queries.documented_paths_query(), {"node_ids": [1]}),
-        (
-            "set_source_dir_query",
-            queries.set_source_dir_query(),
-            {"node_id": 1, "source_dir": "/src/shop"},
-        ),
         ("outgoing_edges_query", queries.outgoing_edges_query("CONTAINS"), {"node_ids": [1, 2]}),
         (
             "delete_edges_query",
