@@ -135,6 +135,7 @@ def _failure(err: LLMCallError, cause: BaseException, max_wait_s: float) -> str:
                 f"max_retry_wait_s={max_wait_s:g}"
             ),
         }
-        tail = f" [{err.attempts} attempts, {reason.get(err.reason, err.reason)}]"
+        tries = f"{err.attempts} attempt{'s' if err.attempts != 1 else ''}"
+        tail = f" [{tries}, {reason.get(err.reason, err.reason)}]"
     message = " ".join((err.server_message or str(cause)).split())
     return f"{type(cause).__name__}{status}: {message}{tail}"
