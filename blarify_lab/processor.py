@@ -131,8 +131,8 @@ class RecursiveDFSProcessor:
         self.max_text_chars = max_text_chars
         self.max_description_chars = max_description_chars
         self.last_session: ProcessingSession | None = None
+        self._provider = as_llm_provider(llm_provider)  # TypeError first: not a provider
         self.model = model_identity(llm_provider)  # a stored description's author
-        self._provider = as_llm_provider(llm_provider)
 
     @property
     def reuse_identity(self) -> str:
