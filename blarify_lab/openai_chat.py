@@ -121,7 +121,9 @@ class OpenAIChat:
     documentation); ``max_tokens`` and ``top_p`` None let the server decide; ``timeout`` in
     seconds bounds each attempt as a whole (connecting, sending and reading, however slowly
     the server trickles its answer). The model, ``base_url`` and the generation settings are
-    the provider's identity (``model_identity``).
+    the provider's identity (``model_identity``). ``max_retry_wait_s``, when set, is the longest
+    ``Retry-After`` from this server that the processor waits before it fails the node (the
+    smaller of it and the processor's own ``max_retry_wait_s``).
     """
 
     def __init__(
@@ -134,11 +136,14 @@ class OpenAIChat:
         max_tokens: int | None = None,
         top_p: float | None = None,
         timeout: float = 120.0,
+        max_retry_wait_s: float | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty string, got {model!r}")
-        if timeout <= 0:
+        if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if max_retry_wait_s is not None and not 0 <= max_retry_wait_s < float("inf"):
+            raise ValueError(f"max_retry_wait_s must be >= 0 seconds, got {max_retry_wait_s!r}")
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens!r}")
         openai_module = _import_openai()
@@ -157,6 +162,7 @@ class OpenAIChat:
         self.max_tokens = max_tokens
         self.top_p = top_p
         self.timeout = timeout
+        self.max_retry_wait_s = max_retry_wait_s
         self._key = _Secret(key)
         self._client: openai.OpenAI = openai_module.OpenAI(
             api_key=key, base_url=base_url, timeout=timeout, max_retries=0

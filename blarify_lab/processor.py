@@ -373,11 +373,18 @@ class RecursiveDFSProcessor:
         (``node_call.ask_llm``)."""
         settings = CallSettings(
             max_retries=self.max_retries,
-            max_retry_wait_s=self.max_retry_wait_s,
+            max_retry_wait_s=self._max_retry_wait_s(),
             prices=self.prices,
             max_description_chars=self.max_description_chars,
         )
         return ask_llm(run, node_id, prompt, self._provider.complete, settings)
+
+    def _max_retry_wait_s(self) -> float:
+        """The processor's ``max_retry_wait_s``, or the provider's when it asks for less."""
+        own = getattr(self.llm_provider, "max_retry_wait_s", None)
+        if isinstance(own, int | float) and not isinstance(own, bool) and own >= 0:
+            return min(self.max_retry_wait_s, float(own))
+        return self.max_retry_wait_s
 
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no

@@ -192,3 +192,23 @@ def test_a_dry_run_with_a_model_needs_no_api_key(
     finally:
         db.delete_graph()
         db.close()
+
+
+def test_openai_chat_can_cap_the_wait_for_its_server(
+    db_manager: GraphDB, server: LLMTestServer
+) -> None:
+    make_tree(db_manager, 0, 0)
+    server.enqueue(Fault(429, retry_after=5))
+    with OpenAIChat(
+        "test-model", base_url=server.base_url, api_key=KEY, timeout=5, max_retry_wait_s=1
+    ) as llm:
+        proc = RecursiveDFSProcessor(db_manager, llm, progress=False)  # its own cap: 60 s
+        began = time.monotonic()
+        proc.process_node("/root")
+        assert time.monotonic() - began < 4
+    session = proc.last_session
+    assert session is not None and session.counts["failed"] == 1
+    assert "max_retry_wait_s=1" in str(session.report()["error"].iloc[0])
+    assert server.statuses() == [429]
+    with pytest.raises(ValueError, match="max_retry_wait_s"):
+        OpenAIChat("m", base_url=server.base_url, max_retry_wait_s=-1)
