@@ -35,6 +35,7 @@ _ENDPOINT_ATTRS = (
     "endpoint",
     "endpoint_url",
     "api_version",
+    "openai_api_version",
     "region_name",
     "location",
     "provider",
