@@ -167,14 +167,13 @@ def advance_session_query(session_id: str) -> str:
     """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
     claim ``$claim``.
 
-    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated}``
-    (``truncated``: the answer was cut short, never reused): each code node
-    gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second write,
-    from this session or another, updates it) that ``DESCRIBES`` it; the code node itself is
-    never changed. The other lists hold internal ids (each found by id, no scan). Claimed
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated}``: each
+    code node gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second
+    write, from this session or another, updates it) that ``DESCRIBES`` it; the code node itself
+    is never changed. The other lists hold internal ids (each found by id, no scan). Claimed
     nodes move from ``pending`` to ``in_progress`` and come back with what a prompt needs and
-    their stored documentation (``doc_hash``, ``doc_description``, ``doc_truncated``; null when
-    there is none).
+    their stored documentation (``doc_hash``, ``doc_description``, ``doc_truncated``: null if
+    none; a truncated answer is never reused).
     """
     prop = status_property(session_id)
     return (
