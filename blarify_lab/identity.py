@@ -84,8 +84,10 @@ def _plain(value: object) -> object:
     """``value`` when it is JSON data (numbers, text, lists and maps of them), else None."""
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, float):  # 0 and 0.0 are one setting
+        if not math.isfinite(value):
+            return repr(value)
+        return int(value) if value.is_integer() else value
     if isinstance(value, list | tuple):
         items = [_plain(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
         return items if all(i is not None for i in items) else None
@@ -169,11 +171,12 @@ def provider_identity(llm: object) -> str:
     sorted JSON, the other names, the endpoint (``base_url``, ``openai_api_base``,
     ``azure_endpoint``, ``endpoint_url``, ``region_name`` ..., without credentials or query)
     and every generation setting the object has (``temperature``, ``top_p``, ``max_tokens``,
-    ``stop``, ``model_kwargs`` ...), e.g. ``gpt-4o {"temperature":0.2}``; a bare name when there are none. For
-    ``functools.partial(call, model="x", ...)`` the model it names and its other keyword
-    arguments (else the function with its bound arguments); else the qualified name
-    ``module.QualName`` of a function (a lambda's line added) or of the provider's class, which
-    warns once (``ModelIdentityWarning``). Secrets (``api_key`` ...) never enter an identity."""
+    ``stop``, ``model_kwargs`` ...), e.g. ``gpt-4o {"temperature":0.2}``; a bare name when
+    there are none. For ``functools.partial(call, model="x", ...)`` the model it names and its
+    other keyword arguments (else the function with its bound arguments); a bound method of a
+    model is that model; else the qualified name ``module.QualName`` of a function (a lambda's
+    line added) or of the provider's class, which warns once (``ModelIdentityWarning``).
+    Secrets (``api_key`` ...) never enter an identity."""
     for attr in _NAME_ATTRS:
         value = _attr(llm, attr)
         if isinstance(value, str) and value.strip():

@@ -173,6 +173,9 @@ def test_identity_keeps_secrets_and_credentials_out() -> None:
     cold = functools.partial(call, model="x", temperature=0.0, api_key="sk-1")
     warm = functools.partial(call, model="x", temperature=0.5, api_key="sk-1")
     assert model_identity(cold) != model_identity(warm)
+    assert model_identity(functools.partial(call, model="x", temperature=0)) == model_identity(
+        cold
+    ), "0 and 0.0 are one temperature"
     assert "sk-1" not in model_identity(cold) + model_identity(warm)
 
 
