@@ -177,6 +177,9 @@ def test_identity_keeps_secrets_and_credentials_out() -> None:
         cold
     ), "0 and 0.0 are one temperature"
     assert "sk-1" not in model_identity(cold) + model_identity(warm)
+    # a chat model's bound method is that chat model
+    assert model_identity(BedrockLike("m-1").invoke) == model_identity(BedrockLike("m-1"))
+    assert model_identity(BedrockLike("m-1").invoke) != model_identity(BedrockLike("m-2").invoke)
 
 
 def test_a_class_name_identity_warns_exactly_once() -> None:
