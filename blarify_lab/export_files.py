@@ -151,7 +151,7 @@ class ExportDir:
                     pass
             try:
                 fd = os.open(folder.name, _DIR_FLAGS, dir_fd=parent)
-            except (FileNotFoundError, NotADirectoryError):
+            except OSError:  # absent, not a folder, or a link (never followed)
                 if create:
                     raise
                 return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -70,6 +71,16 @@ def test_a_link_inside_out_is_never_followed(db_manager: GraphDB, tmp_path: Path
     assert all(not p.is_symlink() and p.resolve().is_relative_to(out.resolve()) for p in pages)
     assert len(pages) == 4
     _assert_links_resolve(pages)
+
+    # a folder an earlier export made, swapped for a link: left alone, never written through
+    ours = next(p.parent for p in pages if p.name == "b.py.md")
+    shutil.rmtree(ours)
+    ours.symlink_to(outside)
+    with pytest.warns(ExportWarning):
+        again = export_markdown(db_manager, "/pkg", out, force=True)
+    assert _tree(outside) == before and ours.is_symlink()
+    assert len(again) == 4
+    _assert_links_resolve(again)
 
 
 def test_a_folder_that_is_not_empty_needs_force_and_foreign_files_stay(
