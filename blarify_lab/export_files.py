@@ -81,7 +81,8 @@ class ExportDir:
         return cls(out, pages, dirs)
 
     def taken(self, folder: PurePosixPath) -> set[str]:
-        """Casefolded names in ``folder`` that are not ours: an export must not use them."""
+        """Casefolded names in ``folder`` that are not ours: an export must not use them (our
+        folders are listed with a trailing ``/``: not to be used by a page)."""
         fd = self._dir(folder, create=False)
         if fd is None:
             return set()
@@ -97,6 +98,8 @@ class ExportDir:
             )
             if not ours and not (rel == PurePosixPath(MANIFEST) and stat.S_ISREG(mode)):
                 names.add(name.casefold())
+            elif stat.S_ISDIR(mode):  # our folder: a folder again, never a page
+                names.add(name.casefold() + "/")
         return names
 
     def write(self, files: Mapping[PurePosixPath, str]) -> list[Path]:

@@ -113,7 +113,8 @@ def assign_targets(
     """Where each page goes, relative to the export directory, and the code paths renamed.
 
     ``taken(folder)`` gives the casefolded names in that export folder that must not be used
-    (what an earlier export did not write there). In each folder ``index.md`` is the folder's
+    (what an earlier export did not write there); a name ending in ``/`` is a folder an
+    earlier export made, which may be a folder again but never a page. In each folder ``index.md`` is the folder's
     own page; then files claim their names, in path order, then subfolders. The loser of a
     collision, and a name over ``MAX_NAME``, gets a hash suffix.
     """
@@ -141,7 +142,7 @@ def assign_targets(
         foreign = taken(where)
         used = {INDEX} | foreign
         wanted = [(seg, path, ".md") for seg, path in here.files]
-        if here.index is not None and INDEX in foreign:  # a hand-written index.md stays
+        if here.index is not None and (INDEX in foreign or INDEX + "/" in foreign):
             wanted.insert(0, ("index", here.index, ".md"))
         elif here.index is not None:
             targets[here.index] = where / INDEX
@@ -150,7 +151,7 @@ def assign_targets(
             plain = _encode(seg) + suffix
             name = _bounded(_encode(seg), suffix, path, hashed=False)
             attempt = 0
-            while name.casefold() in used:
+            while name.casefold() in used or (suffix and name.casefold() + "/" in used):
                 again = path if attempt == 0 else f"{path}#{attempt}"
                 name = _bounded(_encode(seg), suffix, again, hashed=True)
                 attempt += 1

@@ -155,6 +155,22 @@ def test_names_never_collide_and_stay_short(db_manager: GraphDB, tmp_path: Path)
     _assert_links_resolve(pages)
 
 
+def test_a_page_never_lands_on_a_folder_an_earlier_export_made(
+    db_manager: GraphDB, tmp_path: Path
+) -> None:
+    _document(db_manager, [("FOLDER", "/pkg", "Root."), ("FOLDER", "/pkg/x.md", "A folder.")])
+    _document(db_manager, [("FILE", "/pkg/x.md/y.py", "Inside.")])
+    out = tmp_path / "md"
+    export_markdown(db_manager, "/pkg", out)
+    assert (out / "x.md" / "y.py.md").is_file()
+    db_manager.run_query("MATCH (n) WHERE n.path STARTS WITH '/pkg/x.md' DETACH DELETE n", {})
+    _document(db_manager, [("FILE", "/pkg/x", "A file named x.")])
+    with pytest.warns(ExportWarning):
+        pages = export_markdown(db_manager, "/pkg", out, force=True)
+    assert len(pages) == 2 and not (out / "x.md").exists(), "the old folder is gone"
+    _assert_links_resolve(pages)
+
+
 # ------------------------------------------------------------------------------- injection
 
 HOSTILE = [
