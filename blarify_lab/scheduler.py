@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from . import queries as q
+from .budget import CallBudget
 from .db import GraphDB
 from .errors import (
     BudgetExceededError,
@@ -39,6 +40,7 @@ __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
 log = logging.getLogger("blarify_lab")
 
 FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
+DOCS_BATCH = 64  # documentation rides along with a claim once this many are waiting
 
 
 class ScopeWarning(UserWarning):
@@ -67,12 +69,14 @@ class SessionRun:
     last_flush: float = 0.0
     # durable documentation: what the graph holds for claimed nodes, and what to write
     limiter: RateLimiter | None = None  # the session's LLM pacing, shared by its workers
+    budget: CallBudget | None = None  # the session's max_cost_usd, reserved call by call
     deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
     made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
+    docs_at: float = 0.0  # time.monotonic() when documentation was last written
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known)."""
@@ -269,7 +273,7 @@ class Scheduler:
                     running[future] = node_id
                     future.add_done_callback(run.completions.put)
                 continue
-            if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
+            if (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S:
                 self._advance(run, [])
             if not running:
                 if finished >= session.total or not run.graph.pending:
@@ -282,7 +286,7 @@ class Scheduler:
                 ready.extend(self._break_cycles())
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
-            if run.unflushed:
+            if run.unflushed or run.docs:
                 flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
                 wait = flush_in if wait is None else min(wait, flush_in)
             try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
@@ -321,22 +325,30 @@ class Scheduler:
     def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
         """One round trip: write the states of finished nodes and claim ``claim``.
 
+        Documentation is written in batches: with a claim, only once ``DOCS_BATCH`` are
+        waiting or ``FLUSH_INTERVAL_S`` has passed since the last write (every write query
+        that creates nodes and edges costs FalkorDB more the more it created before, so one
+        per node made a deep chain quadratic); without a claim (a flush), always.
         Returns the claimed ids, with what their workers need kept in memory.
         """
         sid = run.session.session_id
         completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
+        now = time.monotonic()
+        docs_due = not claim or len(run.docs) >= DOCS_BATCH or now - run.docs_at >= FLUSH_INTERVAL_S
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),
             {
                 "session_id": sid,
-                "docs": run.docs,
+                "docs": run.docs if docs_due else [],
                 "completed": completed,
                 "failed": failed,
                 "claim": claim,
             },
         )
         run.unflushed.clear()
-        run.docs = []
+        if docs_due:
+            run.docs = []
+            run.docs_at = now
         run.last_flush = time.monotonic()
         claimed: list[int] = []
         for row in rows:
@@ -344,7 +356,13 @@ class Scheduler:
             if node_id in run.content:  # a second row for one node: never expected
                 continue
             doc_hash, doc_description = row.get("doc_hash"), row.get("doc_description")
-            if run.reuse and isinstance(doc_hash, str) and isinstance(doc_description, str):
+            finished = row.get("doc_truncated") is not True  # a cut-short answer: ask again
+            if (
+                run.reuse
+                and finished
+                and isinstance(doc_hash, str)
+                and isinstance(doc_description, str)
+            ):
                 run.stored[node_id] = (doc_hash, doc_description)
             path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])
