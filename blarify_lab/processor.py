@@ -367,20 +367,29 @@ class RecursiveDFSProcessor:
         cached = stored is not None and stored[0] == made_from
         if stored is not None and cached:
             description = stored[1]
+            if node_id in run.unlinked:  # stored under its key, describing no node yet
+                run.made[node_id] = self._made(node_id, description, made_from, children)
         else:
             description = self._ask(run, node_id, prompt)
             if node_id not in run.errors:
-                run.made[node_id] = {
-                    "node_id": node_id,
-                    "description": description,
-                    "input_hash": made_from,
-                    "model": self.model,
-                }
+                run.made[node_id] = self._made(node_id, description, made_from, children)
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
+
+    def _made(
+        self, node_id: int, description: str, made_from: str, children: list[Any]
+    ) -> dict[str, object]:
+        """What storing one node's description writes (``advance_session_query``'s ``$docs``)."""
+        return {
+            "node_id": node_id,
+            "description": description,
+            "input_hash": made_from,
+            "model": self.model,
+            "info_type": "parent_analysis" if children else "leaf_analysis",
+        }
 
     def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
         """The LLM's description of one node, paced by the session's rate limits and retried

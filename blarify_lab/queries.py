@@ -89,11 +89,12 @@ def _in_scope(var: str) -> str:
 
 
 def _is_named(schema: GraphSchema, var: str, param: str) -> str:
-    """``var`` is named ``$param``: by its identity, or by its stable key where there is one."""
-    by = f"{schema.identity(var)} = ${param}"
-    if schema.key_property is not None:
-        by = f"({by} OR {var}.{schema.key_property} = ${param})"
-    return by
+    """``var`` is named ``$param``: by its identity, by its stable key where there is one, or
+    by the property a file shares with its definitions (so that such a name is reported as
+    ambiguous, never resolved to "the first")."""
+    names = [schema.identity(var)]
+    names += [f"{var}.{p}" for p in (schema.key_property, schema.file_property) if p is not None]
+    return "(" + " OR ".join(f"{name} = ${param}" for name in names) + ")"
 
 
 def find_node_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
@@ -180,11 +181,13 @@ def scope_node_ids_query(session_id: str) -> str:
 
 
 def _content(schema: GraphSchema) -> str:
-    """What a prompt needs of ``n`` and its stored documentation ``d`` (null when none)."""
+    """What a prompt needs of ``n`` and its stored documentation ``d`` (null when none;
+    ``doc_linked`` false when ``d`` does not describe ``n`` yet: a rebuilt graph)."""
     return (
         f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, "
         f"{schema.identity('n')} AS path, n.name AS name, n.text AS text, "
-        f"d.input_hash AS doc_hash, {schema.doc_text('d')} AS doc_description"
+        f"d.input_hash AS doc_hash, {schema.doc_text('d')} AS doc_description, "
+        "link IS NOT NULL AS doc_linked"
     )
 
 
@@ -193,6 +196,7 @@ def _stored_doc(schema: GraphSchema) -> str:
     return (
         f"WITH n, {schema.key('n')} AS doc_key "
         f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL} {{doc_key: doc_key}}) "
+        f"OPTIONAL MATCH (d)-[link:{DESCRIBES}]->(n) "
     )
 
 
@@ -301,16 +305,24 @@ def children_query(
 def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     """The stored documentation of the code node named ``$root_path`` and of every code node
     whose identity lies under it (``$folder_prefix`` is ``$root_path + '/'``, ``$file_prefix``
-    ``$root_path`` and the schema's definition separator), of the tenant, with what an export
-    and ``documentation()`` need (``tenant``: the node's tenant values, in schema order)."""
+    ``$root_path`` and the schema's first definition separator, ``$file_prefix_<k>`` the
+    others), of the tenant, with what an export and ``documentation()`` need (``tenant``: the
+    node's tenant values in schema order; ``location``: what a file shares with its
+    definitions, where the schema has such a property)."""
     ident = schema.identity("n")
     tenant = ", ".join(f"n.{prop}" for prop, _ in schema.tenant)
+    more = "".join(
+        f" OR {ident} STARTS WITH $file_prefix_{k}"
+        for k in range(1, len(schema.definition_separators))
+    )
+    location = f"n.{schema.file_property or schema.identity_property}"
     return (
         f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
         f"WHERE ({_is_named(schema, 'n', 'root_path')} OR {ident} STARTS WITH $folder_prefix "
-        f"OR {ident} STARTS WITH $file_prefix) AND {schema.code_filter('n')} "
+        f"OR {ident} STARTS WITH $file_prefix{more}) AND {schema.code_filter('n')} "
         f"RETURN {ident} AS path, {schema.key('n')} AS key, {schema.kinds('n')} AS labels, "
-        f"n.name AS name, [{tenant}] AS tenant, n.start_line AS start_line, "
+        f"n.name AS name, [{tenant}] AS tenant, {location} AS location, "
+        "n.start_line AS start_line, "
         f"{schema.doc_text('d')} AS description, d.model AS model, "
         "d.session_id AS session_id, d.updated_at AS updated_at, d.doc_key AS doc_key "
         "ORDER BY path"

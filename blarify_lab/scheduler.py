@@ -72,6 +72,7 @@ class SessionRun:
     deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
+    unlinked: set[int] = field(default_factory=set[int])  # stored, but describing no node yet
     made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
@@ -366,6 +367,8 @@ class Scheduler:
             doc_hash, doc_description = row.get("doc_hash"), row.get("doc_description")
             if run.reuse and isinstance(doc_hash, str) and isinstance(doc_description, str):
                 run.stored[node_id] = (doc_hash, doc_description)
+                if row.get("doc_linked") is False:  # a rebuilt graph: written again, linked
+                    run.unlinked.add(node_id)
             path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])
             run.content[node_id] = NodeContent(path, labels, row["name"], row["text"])
@@ -395,6 +398,7 @@ class Scheduler:
             run.texts[node_id] = text
             made = run.made.pop(node_id, None)
             run.stored.pop(node_id, None)
+            run.unlinked.discard(node_id)
             if ok and made is not None and self.save_documentation:
                 run.docs.append(made)
             run.content.pop(node_id, None)

@@ -23,7 +23,6 @@ __all__ = ["BLARIFY_HIERARCHY", "DocumentationLayout", "GraphSchema", "SchemaNam
 DocumentationLayout = Literal["default", "blarify"]
 SchemaName = Literal["default", "blarify"]
 BLARIFY_HIERARCHY = ("CONTAINS", "FUNCTION_DEFINITION", "CLASS_DEFINITION")
-_SEPARATORS = ("::", "#")  # what may follow a file's identity in a definition's identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,11 @@ class GraphSchema:
     code_value: str | None = None
     tenant: tuple[tuple[str, str | None], ...] = ()
     documentation_layout: DocumentationLayout = "default"
-    definition_separator: str = "::"  # identity of a definition = file identity + this + name
+    # what follows a file's identity in its definitions' identities (blarify: '#' for class
+    # members, '.' for functions), and the property a file shares with its definitions (None:
+    # the part of a definition's identity before its separator is its file's identity)
+    definition_separators: tuple[str, ...] = ("::",)
+    file_property: str | None = None
     file_kinds: tuple[str, ...] = ("FILE",)
     folder_kinds: tuple[str, ...] = ("FOLDER",)
 
@@ -72,8 +75,12 @@ class GraphSchema:
                 f"invalid documentation layout {self.documentation_layout!r}: "
                 "'default' or 'blarify'"
             )
-        if self.definition_separator not in _SEPARATORS:
-            raise ValueError(f"definition_separator must be one of {_SEPARATORS}")
+        if not self.definition_separators or not all(
+            isinstance(sep, str) and sep for sep in self.definition_separators
+        ):
+            raise ValueError("definition_separators must be non-empty strings")
+        if self.file_property is not None:
+            validate_identifier(self.file_property, "property name")
         for kind in (*self.file_kinds, *self.folder_kinds):
             validate_identifier(kind, "kind")
 
@@ -93,7 +100,8 @@ class GraphSchema:
             code_value="code",
             tenant=(("entityId", entity_id), ("repoId", repo_id)),
             documentation_layout="blarify",
-            definition_separator="#",
+            definition_separators=("#", "."),
+            file_property="path",
         )
 
     # --------------------------------------------------------------------------- reading
@@ -167,6 +175,7 @@ class GraphSchema:
         """The ``SET`` items that write a description (from the map ``values``: description,
         input_hash, model) into the documentation node ``doc`` of the code node ``code``."""
         d, n, v = (validate_identifier(x, "variable") for x in (doc, code, values))
+        labels = f"CASE WHEN size(labels({n})) > 0 THEN labels({n}) ELSE {self.kinds(n)} END"
         common = (
             f"{d}.input_hash = {v}.input_hash, {d}.model = {v}.model, "
             f"{d}.session_id = $session_id, {d}.updated_at = timestamp()"
@@ -177,7 +186,8 @@ class GraphSchema:
         key = f"{n}.{self.key_property or self.identity_property}"
         return (
             f"{d}.content = {v}.description, {d}.layer = 'documentation', "
-            f"{d}.info_type = 'node_description', {d}.source_type = 'blarify_lab', "
-            f"{d}.source_node_id = {key}, {d}.source_path = {self.identity(n)}, "
-            f"{d}.source_labels = {self.kinds(n)}, {common}{tenant}"
+            f"{d}.info_type = coalesce({v}.info_type, 'leaf_analysis'), "
+            f"{d}.source_type = 'code', {d}.source_node_id = {key}, "
+            f"{d}.source_path = {n}.{self.file_property or self.identity_property}, "
+            f"{d}.source_labels = {labels}, {common}{tenant}"
         )

@@ -42,7 +42,8 @@ def find_root_any_schema_query() -> str:
     ours, theirs = GraphSchema(), GraphSchema.blarify()
     return (
         f"MATCH (n) WHERE (n.path = $node_path AND n.node_path IS NULL "
-        f"AND {ours.code_filter('n')}) OR ((n.node_path = $node_path OR n.node_id = $node_path) "
+        f"AND {ours.code_filter('n')}) OR ((n.node_path = $node_path OR n.node_id = $node_path "
+        "OR n.path = $node_path) "
         f"AND {theirs.code_filter('n', with_tenant=False)}) "
         "RETURN id(n) AS node_id, coalesce(n.node_path, n.path) AS path, "
         "n.node_path IS NOT NULL AS blarify ORDER BY node_id LIMIT 11"
