@@ -12,7 +12,7 @@ from typing import Any, Literal
 from . import queries as q
 from . import schema_queries as sq
 from .db import GraphDB
-from .errors import AmbiguousTenantError
+from .errors import AmbiguousNodeError, AmbiguousTenantError, NodeNotFoundError
 from .schema import GraphSchema
 
 __all__ = [
@@ -89,3 +89,19 @@ def find_root(
     schema = resolve_schema(db, schema)
     rows = db.run_query(q.find_node_query(schema), {"node_path": name, **schema.params()})
     return schema, rows
+
+
+def root_node(db: GraphDB, name: str, schema: GraphSchema | None) -> tuple[GraphSchema, int]:
+    """The schema and the internal id of the one code node ``name`` names; raises
+    ``NodeNotFoundError`` for none and ``AmbiguousNodeError`` (listing them) for several."""
+    schema, rows = find_root(db, name, schema)
+    if not rows:
+        tenant = f" in tenant {schema.tenant_label}" if schema.tenant_label else ""
+        raise NodeNotFoundError(
+            f"no code node has path {name!r}{tenant}; nothing was written. "
+            "Check the path (paths are stored exactly as loaded; a blarify graph's "
+            "node_path or node_id) or load the code first."
+        )
+    if len(rows) > 1:
+        raise AmbiguousNodeError(name, [str(r["path"]) for r in rows])
+    return schema, int(rows[0]["node_id"])

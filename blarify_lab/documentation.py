@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from . import queries as q
+from . import read_queries as rq
 from .checks import check_path
 from .db import GraphDB
 from .detection import resolve_schema
@@ -57,7 +57,7 @@ def _rows(db: GraphDB, root_path: str, schema: GraphSchema) -> list[dict[str, An
     params: dict[str, Any] = {"root_path": root, "folder_prefix": root + "/", **schema.params()}
     for k, sep in enumerate(schema.definition_separators):
         params["file_prefix" if k == 0 else f"file_prefix_{k}"] = root + sep
-    rows = db.run_query(q.documentation_query(schema), params)
+    rows = db.run_query(rq.documentation_query(schema), params)
     rows.sort(key=lambda r: (str(r["path"]), r["doc_key"] is None))
     seen: set[str] = set()
     kept: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from . import queries as q
+from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph
 from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
@@ -52,7 +53,7 @@ def _subtree_edges(
     db: GraphDB, root_id: int, relationship_type: str, schema: GraphSchema
 ) -> list[tuple[int, list[int]]]:
     """The edges below ``root_id``, read one level at a time (each node expanded once)."""
-    query = q.children_query(relationship_type, schema)
+    query = rq.children_query(relationship_type, schema)
     seen, frontier = {root_id}, [root_id]
     edges: list[tuple[int, list[int]]] = []
     while frontier:
@@ -90,12 +91,12 @@ def estimate_session(
     schema = schema or GraphSchema()
     params = schema.params()
     if scope == "graph":
-        rows = db.run_query(q.graph_contents_query(schema), params)
-        edges = _edges(db.run_query(q.graph_structure_query(relationship_type, schema), params))
+        rows = db.run_query(rq.graph_contents_query(schema), params)
+        edges = _edges(db.run_query(rq.graph_structure_query(relationship_type, schema), params))
     else:
         edges = _subtree_edges(db, root_id, relationship_type, schema)
         ids = sorted({root_id} | {c for _, kids in edges for c in kids})
-        rows = db.run_query(q.nodes_contents_query(schema), {"node_ids": ids})
+        rows = db.run_query(rq.nodes_contents_query(schema), {"node_ids": ids})
     nodes: dict[int, _Node] = {}
     for row in rows:
         labels = tuple(str(label) for label in row["labels"])

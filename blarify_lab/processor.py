@@ -31,8 +31,8 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
-from .detection import find_root, resolve_schema, schema_named
-from .errors import AmbiguousNodeError, BudgetExceededError, LLMCallError, NodeNotFoundError
+from .detection import resolve_schema, root_node, schema_named
+from .errors import BudgetExceededError, LLMCallError, NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
 from .llm_calls import call_llm
@@ -50,7 +50,7 @@ from .prompts import (
     input_hash,
 )
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
-from .scheduler import Completions, Scheduler, SessionRun
+from .scheduler import Completions, Scheduler, SessionRun, made_doc
 from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
 from .usage import cost_usd, validate_prices
@@ -125,14 +125,8 @@ class RecursiveDFSProcessor:
         self.llm_provider = llm_provider
         self.max_workers = max_workers
         # None: the schema's (CONTAINS and CALLS by default; A|B for several types)
-        self.hierarchy_relationship = (
-            None
-            if hierarchy_relationship is None
-            else q.validate_relationship_types(hierarchy_relationship)
-        )
-        self.call_relationship = (
-            None if call_relationship is None else q.validate_relationship_types(call_relationship)
-        )
+        self.hierarchy_relationship = q.optional_relationship_types(hierarchy_relationship)
+        self.call_relationship = q.optional_relationship_types(call_relationship)
         self.schema = schema_named(schema)  # None: detected when a session starts
         self.save_documentation = save_documentation
         self.progress = progress
@@ -311,7 +305,7 @@ class RecursiveDFSProcessor:
                         scheduler.schedule(pool, deadline, reporter)
                 except BaseException as err:
                     session.end(status_for(err), describe_error(err))
-                    _store_what_is_done(scheduler, err)
+                    scheduler.store_what_is_done(err)
                     raise
                 session.end("completed")
             return run.texts[root_id]
@@ -323,19 +317,8 @@ class RecursiveDFSProcessor:
         return self.call_relationship or schema.call_relationship
 
     def _find_root(self, node_path: str) -> tuple[GraphSchema, int]:
-        """The graph's schema (detected in the same read when not given) and the one code node
-        (of the tenant) named ``node_path`` by identity or key."""
-        schema, rows = find_root(self.db_manager, node_path, self.schema)
-        if not rows:
-            tenant = f" in tenant {schema.tenant_label}" if schema.tenant_label else ""
-            raise NodeNotFoundError(
-                f"no code node has path {node_path!r}{tenant}; nothing was written. "
-                "Check the path (paths are stored exactly as loaded; a blarify graph's "
-                "node_path or node_id) or load the code first."
-            )
-        if len(rows) > 1:
-            raise AmbiguousNodeError(node_path, [str(r["path"]) for r in rows])
-        return schema, int(rows[0]["node_id"])
+        """The graph's schema and the one code node (of its tenant) named ``node_path``."""
+        return root_node(self.db_manager, node_path, self.schema)
 
     def _run_node(self, run: SessionRun, node_id: int) -> tuple[str, bool]:
         """Worker entry: document one node; ``(text, ok)``."""
@@ -368,28 +351,16 @@ class RecursiveDFSProcessor:
         if stored is not None and cached:
             description = stored[1]
             if node_id in run.unlinked:  # stored under its key, describing no node yet
-                run.made[node_id] = self._made(node_id, description, made_from, children)
+                run.made[node_id] = made_doc(node_id, description, made_from, self.model, children)
         else:
             description = self._ask(run, node_id, prompt)
             if node_id not in run.errors:
-                run.made[node_id] = self._made(node_id, description, made_from, children)
+                run.made[node_id] = made_doc(node_id, description, made_from, self.model, children)
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
-
-    def _made(
-        self, node_id: int, description: str, made_from: str, children: list[Any]
-    ) -> dict[str, object]:
-        """What storing one node's description writes (``advance_session_query``'s ``$docs``)."""
-        return {
-            "node_id": node_id,
-            "description": description,
-            "input_hash": made_from,
-            "model": self.model,
-            "info_type": "parent_analysis" if children else "leaf_analysis",
-        }
 
     def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
         """The LLM's description of one node, paced by the session's rate limits and retried
@@ -467,12 +438,3 @@ def _failure(err: LLMCallError, cause: BaseException) -> str:
         tail = f" [{err.attempts} attempts, {reason.get(err.reason, err.reason)}]"
     message = " ".join((err.server_message or str(cause)).split())
     return f"{type(cause).__name__}{status}: {message}{tail}"
-
-
-def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:
-    """The session ends early: store the documentation it finished (best effort)."""
-    try:
-        scheduler.flush()
-    except Exception as flush_error:  # the database may be what failed
-        log.warning("could not store the finished documentation: %s", flush_error)
-        err.add_note("the documentation finished since the last write was not stored")

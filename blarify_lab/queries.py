@@ -24,6 +24,7 @@ __all__ = [
     "SESSION_LABEL",
     "STATUS_PREFIX",
     "Scope",
+    "optional_relationship_types",
     "status_property",
     "validate_identifier",
     "validate_relationship_types",
@@ -62,6 +63,11 @@ def validate_relationship_types(types: object) -> str:
     return "|".join(validate_identifier(t, "relationship type") for t in types.split("|"))
 
 
+def optional_relationship_types(types: object) -> str | None:
+    """``None`` (the schema's types), or ``types`` checked as ``validate_relationship_types``."""
+    return None if types is None else validate_relationship_types(types)
+
+
 def validate_status_suffix(suffix: object) -> str:
     """Return ``suffix`` if ``processing_status_<suffix>`` is a safe property name to remove
     (``[A-Za-z0-9_]{1,64}``): how a malformed status key left in the graph is named."""
@@ -88,20 +94,11 @@ def _in_scope(var: str) -> str:
 # ------------------------------------------------------------------------------ node lookups
 
 
-def _is_named(schema: GraphSchema, var: str, param: str) -> str:
-    """``var`` is named ``$param``: by its identity, by its stable key where there is one, or
-    by the property a file shares with its definitions (so that such a name is reported as
-    ambiguous, never resolved to "the first")."""
-    names = [schema.identity(var)]
-    names += [f"{var}.{p}" for p in (schema.key_property, schema.file_property) if p is not None]
-    return "(" + " OR ".join(f"{name} = ${param}" for name in names) + ")"
-
-
 def find_node_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     """Code nodes (of the tenant) named ``$node_path`` by identity or key; at most 11, so
     that an ambiguous name can be reported with the nodes it matches."""
     return (
-        f"MATCH (n) WHERE {_is_named(schema, 'n', 'node_path')} AND {schema.code_filter('n')} "
+        f"MATCH (n) WHERE {schema.named('n', 'node_path')} AND {schema.code_filter('n')} "
         f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, "
         f"{schema.identity('n')} AS path, {schema.key('n')} AS key ORDER BY node_id LIMIT 11"
     )
@@ -110,7 +107,7 @@ def find_node_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
 def node_content_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     """What a prompt needs of the node named ``$node_path`` (documenting it outside a session)."""
     return (
-        f"MATCH (n) WHERE {_is_named(schema, 'n', 'node_path')} AND {schema.code_filter('n')} "
+        f"MATCH (n) WHERE {schema.named('n', 'node_path')} AND {schema.code_filter('n')} "
         f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, n.name AS name, "
         "n.text AS text ORDER BY node_id LIMIT 1"
     )
@@ -180,26 +177,6 @@ def scope_node_ids_query(session_id: str) -> str:
     return f"MATCH (n) WHERE n.{prop} IS NOT NULL RETURN collect(id(n)) AS node_ids"
 
 
-def _content(schema: GraphSchema) -> str:
-    """What a prompt needs of ``n`` and its stored documentation ``d`` (null when none;
-    ``doc_linked`` false when ``d`` does not describe ``n`` yet: a rebuilt graph)."""
-    return (
-        f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, "
-        f"{schema.identity('n')} AS path, n.name AS name, n.text AS text, "
-        f"d.input_hash AS doc_hash, {schema.doc_text('d')} AS doc_description, "
-        "link IS NOT NULL AS doc_linked"
-    )
-
-
-def _stored_doc(schema: GraphSchema) -> str:
-    """Find ``n``'s documentation ``d`` by ``n``'s stable key (an index lookup)."""
-    return (
-        f"WITH n, {schema.key('n')} AS doc_key "
-        f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL} {{doc_key: doc_key}}) "
-        f"OPTIONAL MATCH (d)-[link:{DESCRIBES}]->(n) "
-    )
-
-
 def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
     claim ``$claim``.
@@ -229,7 +206,7 @@ def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA)
         "WITH count(*) AS finished "
         "UNWIND $claim AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
-        f"SET n.{prop} = 'in_progress' " + _stored_doc(schema) + _content(schema)
+        f"SET n.{prop} = 'in_progress' " + schema.doc_lookup() + schema.prompt_columns()
     )
 
 
@@ -260,73 +237,6 @@ def documentation_index_query() -> str:
     """FalkorDB: an index on the key of ``DOCUMENTATION`` nodes, so that storing and finding a
     node's documentation is a lookup, not a scan (Neo4j's constraint brings its own index)."""
     return f"CREATE INDEX FOR (d:{DOCUMENTATION_LABEL}) ON (d.doc_key)"
-
-
-def graph_contents_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
-    """Read only: every code node of the graph (of the tenant) with what its prompt needs and
-    its stored documentation (for an estimate before paying)."""
-    return f"MATCH (n) WHERE {schema.code_filter('n')} " + _stored_doc(schema) + _content(schema)
-
-
-def nodes_contents_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
-    """Read only: the code nodes with ids ``$node_ids``, as ``graph_contents_query``."""
-    return (
-        "UNWIND $node_ids AS node_id "
-        f"MATCH (n) WHERE id(n) = node_id AND {schema.code_filter('n', with_tenant=False)} "
-        + _stored_doc(schema)
-        + _content(schema)
-    )
-
-
-def graph_structure_query(
-    relationship_type: str = "CONTAINS", schema: GraphSchema = DEFAULT_SCHEMA
-) -> str:
-    """Read only: every ``relationship_type`` edge between code nodes, one row per parent."""
-    rel = validate_relationship_types(relationship_type)
-    return (
-        f"MATCH (a)-[:{rel}]->(b) WHERE {schema.code_filter('a')} AND {schema.code_filter('b')} "
-        "RETURN id(a) AS parent, collect(id(b)) AS children"
-    )
-
-
-def children_query(
-    relationship_type: str = "CONTAINS", schema: GraphSchema = DEFAULT_SCHEMA
-) -> str:
-    """Read only: the ``relationship_type`` children of the nodes ``$frontier``, one row per
-    parent (a would-be ``"subtree"`` scope is read level by level)."""
-    rel = validate_relationship_types(relationship_type)
-    return (
-        "UNWIND $frontier AS node_id "
-        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {schema.code_filter('b')} "
-        "RETURN id(a) AS parent, collect(id(b)) AS children"
-    )
-
-
-def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
-    """The stored documentation of the code node named ``$root_path`` and of every code node
-    whose identity lies under it (``$folder_prefix`` is ``$root_path + '/'``, ``$file_prefix``
-    ``$root_path`` and the schema's first definition separator, ``$file_prefix_<k>`` the
-    others), of the tenant, with what an export and ``documentation()`` need (``tenant``: the
-    node's tenant values in schema order; ``location``: what a file shares with its
-    definitions, where the schema has such a property)."""
-    ident = schema.identity("n")
-    tenant = ", ".join(f"n.{prop}" for prop, _ in schema.tenant)
-    more = "".join(
-        f" OR {ident} STARTS WITH $file_prefix_{k}"
-        for k in range(1, len(schema.definition_separators))
-    )
-    location = f"n.{schema.file_property or schema.identity_property}"
-    return (
-        f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
-        f"WHERE ({_is_named(schema, 'n', 'root_path')} OR {ident} STARTS WITH $folder_prefix "
-        f"OR {ident} STARTS WITH $file_prefix{more}) AND {schema.code_filter('n')} "
-        f"RETURN {ident} AS path, {schema.key('n')} AS key, {schema.kinds('n')} AS labels, "
-        f"n.name AS name, [{tenant}] AS tenant, {location} AS location, "
-        "n.start_line AS start_line, "
-        f"{schema.doc_text('d')} AS description, d.model AS model, "
-        "d.session_id AS session_id, d.updated_at AS updated_at, d.doc_key AS doc_key "
-        "ORDER BY path"
-    )
 
 
 def cleanup_status_key_query(suffix: str) -> str:

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from . import queries as q
+from . import read_queries as rq
 from .db import GraphDB
 from .errors import (
     BudgetExceededError,
@@ -36,7 +37,7 @@ from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error
 from .workers import WorkerPool
 
-__all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
+__all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun", "made_doc"]
 
 log = logging.getLogger("blarify_lab")
 
@@ -105,6 +106,19 @@ class SessionRun:
         path = self.session.nodes[node_id].path
         kids = self.children(node_id) if children is None else children
         return compose_text(path, description, kids, max_text_chars=max_text_chars)
+
+
+def made_doc(
+    node_id: int, description: str, made_from: str, model: str, children: list[ChildText]
+) -> dict[str, object]:
+    """What storing one node's description writes (``advance_session_query``'s ``$docs``)."""
+    return {
+        "node_id": node_id,
+        "description": description,
+        "input_hash": made_from,
+        "model": model,
+        "info_type": "parent_analysis" if children else "leaf_analysis",
+    }
 
 
 class Scheduler:
@@ -240,7 +254,7 @@ class Scheduler:
         )
         if unnamed:
             rows = self.db_manager.run_query(
-                q.nodes_contents_query(run.schema), {"node_ids": unnamed}
+                rq.nodes_contents_query(run.schema), {"node_ids": unnamed}
             )
             for row in rows:
                 record = nodes.get(int(row["node_id"]))
@@ -255,6 +269,14 @@ class Scheduler:
         if self.budget_usd is None:
             return False
         return (self.run.session.cost_usd or 0.0) >= self.budget_usd
+
+    def store_what_is_done(self, err: BaseException) -> None:
+        """The session ends early: store the documentation it finished (best effort)."""
+        try:
+            self.flush()
+        except Exception as flush_error:  # the database may be what failed
+            log.warning("could not store the finished documentation: %s", flush_error)
+            err.add_note("the documentation finished since the last write was not stored")
 
     def flush(self) -> None:
         """Store what is finished and not yet written (the session is ending early)."""
