@@ -5,6 +5,7 @@ reader finds, and stable keys (a re-run and a rebuilt graph cost no LLM call).""
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,33 @@ def test_export_has_one_page_per_file_with_a_section_per_definition(
     frame = bl.documentation(db_manager, graph["root"])
     assert len(frame) == 41 and frame["tenant"].isna().all()  # this layout has no tenants
     assert frame.loc[frame["path"] == DECODE, "name"].item() == "decode"
+
+
+def test_cli_names_the_schema_and_keeps_to_a_tenant(
+    falkordb_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from blarify_lab.cli import main
+
+    name = f"cli_blarify_{uuid.uuid4().hex[:8]}"
+    db = falkordb_server.manager(name)
+    try:
+        graph = load_blarify_fixture(db, "json", entity_id="user-a")
+        load_blarify_fixture(db, "json", entity_id="user-b")
+        uri = f"{falkordb_server.uri}/{name}"
+        args = ["process", graph["root"], "--uri", uri, "--no-progress"]
+        assert main(args) == 2  # two tenants, none chosen
+        err = capsys.readouterr().err
+        assert "schema blarify" in err and "user-a" in err and "user-b" in err
+        assert main([*args, "--entity-id", "user-a"]) == 0
+        out = capsys.readouterr()
+        assert "database " in out.err and ", schema blarify, tenant entityId=user-a" in out.err
+        assert out.out.startswith(graph["root"])
+        assert len(_docs(db)) == 41
+        export = ["export", graph["root"], "--out", str(tmp_path), "--uri", uri]
+        assert main([*export, "--schema", "blarify", "--entity-id", "user-a"]) == 0
+        assert (tmp_path / "decoder.py.md").is_file()
+        assert main(["sessions", "list", "--uri", uri, "--entity-id", "user-a"]) == 0
+        assert "no sessions" in capsys.readouterr().out
+    finally:
+        db.delete_graph()
+        db.close()
