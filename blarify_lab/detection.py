@@ -103,5 +103,19 @@ def root_node(db: GraphDB, name: str, schema: GraphSchema | None) -> tuple[Graph
             "node_path or node_id) or load the code first."
         )
     if len(rows) > 1:
-        raise AmbiguousNodeError(name, [str(r["path"]) for r in rows])
+        paths = [str(r["path"]) for r in rows]
+        if schema.tenant and len(set(paths)) < len(paths):  # the same identity, several tenants
+            props = [prop for prop, _ in schema.tenant]
+            paths = [
+                f"{p} ({_tenant_text(props, r.get('tenant'))})"
+                for p, r in zip(paths, rows, strict=True)
+            ]
+        raise AmbiguousNodeError(name, paths)
     return schema, int(rows[0]["node_id"])
+
+
+def _tenant_text(properties: list[str], values: object) -> str:
+    """``entityId=user-a, repoId=json``: a node's tenant as text."""
+    if not isinstance(values, list) or not properties:
+        return "no tenant"
+    return ", ".join(f"{p}={v}" for p, v in zip(properties, values, strict=False))

@@ -59,11 +59,11 @@ def _rows(db: GraphDB, root_path: str, schema: GraphSchema) -> list[dict[str, An
         params["file_prefix" if k == 0 else f"file_prefix_{k}"] = root + sep
     rows = db.run_query(rq.documentation_query(schema), params)
     rows.sort(key=lambda r: (str(r["path"]), r["doc_key"] is None))
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     kept: list[dict[str, Any]] = []
     for r in rows:
-        if str(r["key"]) not in seen:
-            seen.add(str(r["key"]))
+        if (str(r["key"]), repr(r["tenant"])) not in seen:
+            seen.add((str(r["key"]), repr(r["tenant"])))
             kept.append(r)
     return kept
 
@@ -82,6 +82,7 @@ def documentation(
     (``root/...``, ``root::...``; blarify's ``root#...``, ``root....``): path (its identity),
     key (what its documentation is keyed by), kind, name, labels, tenant, description, model,
     session_id, updated_at (UTC). ``schema`` is detected when not given."""
+    _check_root(root_path)  # before any query
     resolved = resolve_schema(db, schema)
     rows = [
         {

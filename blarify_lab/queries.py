@@ -100,7 +100,8 @@ def find_node_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     return (
         f"MATCH (n) WHERE {schema.named('n', 'node_path')} AND {schema.code_filter('n')} "
         f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, "
-        f"{schema.identity('n')} AS path, {schema.key('n')} AS key ORDER BY node_id LIMIT 11"
+        f"{schema.identity('n')} AS path, {schema.key('n')} AS key, "
+        f"[{', '.join(f'n.{p}' for p, _ in schema.tenant)}] AS tenant ORDER BY node_id LIMIT 11"
     )
 
 
@@ -261,11 +262,19 @@ def register_session_query() -> str:
     """
     return (
         f"CREATE (s:{SESSION_LABEL} {{session_id: $session_id, root_path: $root_path, "
-        "scope: $scope, relationship_type: $relationship_type, schema: $schema, "
-        "tenant: $tenant, host: $host, pid: $pid, "
+        "scope: $scope, relationship_type: $relationship_type, host: $host, pid: $pid, "
         "pid_start: $pid_start, timeout_s: $timeout_s, heartbeat_interval_s: $heartbeat_interval_s, "
         "started_at: timestamp(), heartbeat_at: timestamp(), state: 'running'}) "
         "RETURN s.started_at AS started_at"
+    )
+
+
+def describe_session_query() -> str:
+    """Note on a registry node the schema (``$schema``) and tenant (``$tenant``) of its
+    session (a session on a graph other than the default's)."""
+    return (
+        f"MATCH (s:{SESSION_LABEL}) WHERE s.session_id = $session_id "
+        "SET s.schema = $schema, s.tenant = $tenant RETURN count(s) AS described"
     )
 
 

@@ -82,7 +82,7 @@ def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
         f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
         f"WHERE ({schema.named('n', 'root_path')} OR {ident} STARTS WITH $folder_prefix "
         f"OR {ident} STARTS WITH $file_prefix{more}) AND {schema.code_filter('n')} "
-        f"RETURN {ident} AS path, {schema.key('n')} AS key, {schema.kinds('n')} AS labels, "
+        f"RETURN {ident} AS path, {schema.own_key('n')} AS key, {schema.kinds('n')} AS labels, "
         f"n.name AS name, [{tenant}] AS tenant, {location} AS location, "
         "n.start_line AS start_line, "
         f"{schema.doc_text('d')} AS description, d.model AS model, "

@@ -92,8 +92,6 @@ def register_session(db: GraphDB, session: ProcessingSession, *, heartbeat_inter
             "root_path": session.root_path,
             "scope": session.scope,
             "relationship_type": session.relationship_type,
-            "schema": session.schema,
-            "tenant": session.tenant,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "pid_start": process_start_time(os.getpid()),
@@ -101,6 +99,11 @@ def register_session(db: GraphDB, session: ProcessingSession, *, heartbeat_inter
             "heartbeat_interval_s": heartbeat_interval,
         },
     )
+    if session.schema != "default" or session.tenant is not None:
+        db.run_query(
+            q.describe_session_query(),
+            {"session_id": session.session_id, "schema": session.schema, "tenant": session.tenant},
+        )
 
 
 @contextmanager

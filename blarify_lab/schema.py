@@ -154,13 +154,19 @@ class GraphSchema:
             return f"labels({var})"
         return f"[{var}.{self.kind_property}]"
 
-    def key(self, var: str) -> str:
-        """The expression of ``var``'s stable key (what its documentation is keyed by):
-        the tenant's properties, then its key property (else its identity)."""
+    def own_key(self, var: str) -> str:
+        """The expression of ``var``'s own key (its key property, else its identity)."""
         var = validate_identifier(var, "variable")
         own = f"{var}.{self.key_property or self.identity_property}"
         if self.key_property is not None and self.key_property != self.identity_property:
             own = f"coalesce({own}, {var}.{self.identity_property})"
+        return own
+
+    def key(self, var: str) -> str:
+        """The expression of ``var``'s stable key (what its documentation is keyed by):
+        the tenant's properties, then its key property (else its identity)."""
+        var = validate_identifier(var, "variable")
+        own = self.own_key(var)
         if not self.tenant:
             return own
         tenant = " + '|' + ".join(f"coalesce({var}.{prop}, '')" for prop, _ in self.tenant)
