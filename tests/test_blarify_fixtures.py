@@ -86,6 +86,11 @@ def test_json_loads_in_both_layouts(db_manager: GraphDB, layout: Layout) -> None
     else:
         assert rows[0]["labels"] == []
         assert "entityId" not in props and "repoId" not in props
+    raw = db_manager.run_query(
+        "MATCH (n) WHERE n.name = 'empty-env.json' RETURN labels(n) AS labels", {}
+    )
+    expected = ["FILE", "NODE", "RAW"] if layout == "neo4j" else ["label"]
+    assert sorted(raw[0]["labels"]) == expected, "blarify's extra label, as each manager sets it"
     # the folder reaches every node through blarify's three hierarchy types
     reach = db_manager.run_query(
         "MATCH (f) WHERE f.node_path = $root "
