@@ -34,6 +34,7 @@ from blarify_lab.db import GraphDB
 FIXTURES = Path(__file__).resolve().parent / "blarify_fixtures"
 Layout = Literal["neo4j", "falkordb"]
 LAYOUTS: tuple[Layout, ...] = ("neo4j", "falkordb")
+LAYOUT_IDS = ("neo4j-layout", "falkordb-layout")  # test ids: the backend comes first
 HIERARCHY_TYPES = ("CONTAINS", "FUNCTION_DEFINITION", "CLASS_DEFINITION")
 # blarify's documentation workflow describes a node from its hierarchy and CALLS children.
 CHILD_TYPES = (*HIERARCHY_TYPES, "CALLS")

@@ -28,6 +28,7 @@ from blarify_lab.db import GraphDB
 from blarify_lab.documentation import export_markdown
 
 from .blarify_graphs import (
+    LAYOUT_IDS,
     LAYOUTS,
     Layout,
     add_blarify_documentation,
@@ -121,7 +122,7 @@ def test_graph_schema_presets() -> None:
 
 
 # ------------------------------------------------------------------ the whole graph, detected
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_session_from_the_folder_documents_every_code_node(
     db_manager: GraphDB, layout: Layout
 ) -> None:
@@ -151,7 +152,7 @@ def test_a_seed_graph_is_detected_as_default(db_manager: GraphDB, tmp_path: Path
     assert proc.last_session.summary()["schema"].iloc[0] == "default"
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_the_estimate_counts_every_code_node(db_manager: GraphDB, layout: Layout) -> None:
     load_blarify_fixture(db_manager, "json", layout=layout)
     proc = _proc(db_manager, CountingLLM(), GraphSchema.blarify())
@@ -181,7 +182,7 @@ def test_several_tenants_and_none_chosen_is_a_value_error_naming_them(
         _proc(db_manager, llm).estimate(ROOT)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_scope_graph_never_leaves_the_tenant(db_manager: GraphDB, layout: Layout) -> None:
     for entity, repo in (("user-a", "json"), ("user-b", "json"), ("user-a", "other")):
         load_blarify_fixture(
@@ -227,7 +228,7 @@ def test_sessions_list_shows_the_tenant(db_manager: GraphDB) -> None:
 
 
 # ------------------------------------------------------------------------- roots by identity
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_a_method_is_a_root_by_node_path_or_node_id(db_manager: GraphDB, layout: Layout) -> None:
     load_blarify_fixture(db_manager, "json", layout=layout, tenant_properties=True)
     load_blarify_fixture(
@@ -321,7 +322,7 @@ def test_blarify_reader_finds_every_description(db_manager: GraphDB) -> None:
         assert doc["session_id"] == session_id and doc["updated_at"]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_blarify_made_documentation_is_updated_not_duplicated(
     db_manager: GraphDB, layout: Layout
 ) -> None:
@@ -356,7 +357,7 @@ def _internal_ids(db: GraphDB) -> set[int]:
     }
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_a_rebuilt_graph_costs_zero_calls(db_manager: GraphDB, layout: Layout) -> None:
     load_blarify_fixture(db_manager, "json", layout=layout)
     llm = CountingLLM()
@@ -393,7 +394,7 @@ def test_internal_ids_reused_by_other_code_reuse_nothing(db_manager: GraphDB) ->
 
 
 # ------------------------------------------------------------------ documentation, export
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_documentation_has_one_row_per_code_node_of_the_tenant(
     db_manager: GraphDB, layout: Layout
 ) -> None:
@@ -414,7 +415,7 @@ def test_documentation_has_one_row_per_code_node_of_the_tenant(
     assert frame["description"].str.startswith("Described ").all()
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_export_has_one_page_per_file_with_a_section_per_definition(
     db_manager: GraphDB, layout: Layout, tmp_path: Path
 ) -> None:
