@@ -141,6 +141,27 @@ def test_session_from_the_folder_documents_every_code_node(
     assert {d["d"]["source_node_id"] for d in docs} == set(_ids().values())
 
 
+def test_label_less_layout_shows_kinds_and_never_documents_documentation(
+    db_manager: GraphDB,
+) -> None:
+    """blarify's FalkorDB layout: kinds only in ``label``; its documentation nodes are not code."""
+    load_blarify_fixture(db_manager, "json", layout="falkordb")
+    for node_id in list(_ids().values())[:5]:
+        add_blarify_documentation(db_manager, node_id, "blarify's text", layout="falkordb")
+    llm = CountingLLM()
+    proc = _proc(db_manager, llm)
+    proc.process_node(ROOT, scope="graph")
+    assert llm.calls == JSON_NODES, "blarify's documentation nodes are not documented as code"
+    assert not any("blarify's text" in p.split("## Children")[0] for p in llm.prompts)
+    assert proc.last_session is not None
+    report = proc.last_session.report()
+    assert len(report) == JSON_NODES
+    kinds = Counter(str(labels) for labels in report["labels"])
+    assert sum(n for k, n in kinds.items() if "FUNCTION" in k) == KINDS["FUNCTION"], kinds
+    assert sum(n for k, n in kinds.items() if "FILE" in k) == KINDS["FILE"], kinds
+    assert len(_all_docs(db_manager)) == JSON_NODES
+
+
 def test_a_seed_graph_is_detected_as_default(db_manager: GraphDB, tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
