@@ -21,29 +21,76 @@ import pandas as pd
 from . import queries as q
 from .checks import check_path
 from .db import GraphDB
+from .detection import resolve_schema
+from .schema import GraphSchema
 
 __all__ = ["DOCUMENTATION_COLUMNS", "documentation", "export_markdown"]
 
-DOCUMENTATION_COLUMNS = ["path", "labels", "description", "model", "session_id", "updated_at"]
+DOCUMENTATION_COLUMNS = [
+    "path",
+    "key",
+    "kind",
+    "name",
+    "labels",
+    "tenant",
+    "description",
+    "model",
+    "session_id",
+    "updated_at",
+]
 
 
 def _check_root(root_path: object) -> str:
     return check_path(root_path, "root_path").rstrip("/") or "/"
 
 
-def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:
+def _kind(labels: object) -> str:
+    """A node's kind: its first label other than blarify's ``NODE``."""
+    names = [str(label) for label in labels] if isinstance(labels, list) else []
+    return next((name for name in names if name != "NODE"), "")
+
+
+def _rows(db: GraphDB, root_path: str, schema: GraphSchema) -> list[dict[str, Any]]:
+    """One row per documented code node of the tenant at or under ``root_path`` (where a
+    code node has several documentation nodes, the keyed one)."""
     root = _check_root(root_path)
-    params = {"root_path": root, "folder_prefix": root + "/", "file_prefix": root + "::"}
-    return db.run_query(q.documentation_query(), params)
+    params: dict[str, Any] = {"root_path": root, "folder_prefix": root + "/", **schema.params()}
+    for k, sep in enumerate(schema.definition_separators):
+        params["file_prefix" if k == 0 else f"file_prefix_{k}"] = root + sep
+    rows = db.run_query(q.documentation_query(schema), params)
+    rows.sort(key=lambda r: (str(r["path"]), r["doc_key"] is None))
+    seen: set[str] = set()
+    kept: list[dict[str, Any]] = []
+    for r in rows:
+        if str(r["key"]) not in seen:
+            seen.add(str(r["key"]))
+            kept.append(r)
+    return kept
 
 
-def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
-    """One row per documented code node at or under ``root_path`` (``root/...`` and
-    ``root::...``): path, labels, description, model, session_id, updated_at (UTC)."""
+def _tenant(schema: GraphSchema, values: object) -> str | None:
+    if not schema.tenant or not isinstance(values, list):
+        return None
+    pairs = [(p, v) for (p, _), v in zip(schema.tenant, values, strict=False) if v is not None]
+    return ", ".join(f"{p}={v}" for p, v in pairs) or None
+
+
+def documentation(
+    db: GraphDB, root_path: str, *, schema: GraphSchema | str | None = None
+) -> pd.DataFrame:
+    """One row per documented code node (of the tenant) at or under ``root_path``
+    (``root/...``, ``root::...``; blarify's ``root#...``, ``root....``): path (its identity),
+    key (what its documentation is keyed by), kind, name, labels, tenant, description, model,
+    session_id, updated_at (UTC). ``schema`` is detected when not given."""
+    resolved = resolve_schema(db, schema)
     rows = [
         {
             "path": r["path"],
+            "key": r["key"],
+            "kind": _kind(r["labels"]),
+            "name": r["name"],
             "labels": ",".join(str(label) for label in r["labels"]),
+            "tenant": _tenant(resolved, r["tenant"]),
             "description": r["description"],
             "model": r["model"],
             "session_id": r["session_id"],
@@ -53,7 +100,7 @@ def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
                 else datetime.fromtimestamp(int(r["updated_at"]) / 1000, UTC)
             ),
         }
-        for r in _rows(db, root_path)
+        for r in _rows(db, root_path, resolved)
     ]
     frame = pd.DataFrame(rows, columns=DOCUMENTATION_COLUMNS)
     frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
@@ -92,34 +139,61 @@ def _file_name(part: str) -> str:
     return _UNSAFE.sub(lambda m: quote(m.group(0), safe=""), part) or "%00"
 
 
-def export_markdown(db: GraphDB, root_path: str, out_dir: str | os.PathLike[str]) -> list[Path]:
+def _pages(rows: list[dict[str, Any]], schema: GraphSchema) -> dict[str, _Page]:
+    """The pages, told apart by the schema: a folder and a file (by kind) have their own page;
+    a definition is a section of its file's page (the file it shares the schema's
+    ``file_property`` with, else the part of its identity before a definition separator)."""
+    files_at: dict[str, str] = {}
+    for r in rows:
+        if _kind(r["labels"]) in schema.file_kinds and schema.file_property is not None:
+            files_at[str(r["location"])] = str(r["path"])
+    pages: dict[str, _Page] = {}
+    for r in rows:
+        path, kind = str(r["path"]), _kind(r["labels"])
+        if kind in schema.folder_kinds or kind in schema.file_kinds:
+            page_kind = "folder" if kind in schema.folder_kinds else "file"
+            page = pages.setdefault(path, _Page(path, page_kind))
+            page.kind, page.description = page_kind, r["description"]
+            continue
+        file_path = files_at.get(str(r["location"])) or _file_of(path, schema)
+        qualified = path[len(file_path) :] if path.startswith(file_path) else path
+        for sep in schema.definition_separators:
+            qualified = qualified.removeprefix(sep)
+        page = pages.setdefault(file_path, _Page(file_path, "file"))
+        page.entries.append({**r, "qualified": qualified or str(r["name"]), "kind": kind})
+    return pages
+
+
+def _file_of(path: str, schema: GraphSchema) -> str:
+    """A definition's file from its identity: before the first definition separator."""
+    cuts = [path.find(sep) for sep in schema.definition_separators if sep in path]
+    return path[: min(cuts)] if cuts else path
+
+
+def export_markdown(
+    db: GraphDB,
+    root_path: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    schema: GraphSchema | str | None = None,
+) -> list[Path]:
     """Write the documentation under ``root_path`` as Markdown that mirrors the code.
 
     A folder becomes ``<folder>/index.md`` listing its subfolders and files; a file becomes
     ``<file>.md`` with its own description and a section per class and function (in source
-    order), each linked from the folder index. Returns the pages written.
+    order), each linked from the folder index. Files and definitions are told apart by the
+    schema (detected when not given). Returns the pages written.
     """
     root = _check_root(root_path)
-    rows = _rows(db, root)
+    resolved = resolve_schema(db, schema)
+    rows = _rows(db, root, resolved)
     if not rows:
         raise LookupError(
             f"no stored documentation under {root!r}: document it first (process_node in "
             "Python, `blarify-lab process` in a shell) "
             "(with save_documentation=True, the default)"
         )
-    pages: dict[str, _Page] = {}
-    for r in rows:
-        path = str(r["path"])
-        labels = {str(label) for label in r["labels"]}
-        if "::" in path:
-            file_path = path.split("::", 1)[0]
-            page = pages.setdefault(file_path, _Page(file_path, "file"))
-            page.entries.append(r)
-        else:
-            kind = "folder" if "FOLDER" in labels else "file"
-            page = pages.setdefault(path, _Page(path, kind))
-            page.kind = kind
-            page.description = r["description"]
+    pages = _pages(rows, resolved)
     for path in sorted(pages):
         parent = posixpath.dirname(path)
         if path != root and parent in pages:
@@ -172,11 +246,19 @@ def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:
             label = posixpath.basename(child_path) + ("/" if child.kind == "folder" else "")
             lines.append(f"- [{_md(label)}]({_link(root, page, child)}){first}")
         lines.append("")
-    entries = sorted(page.entries, key=lambda e: (e.get("start_line") or 0, str(e["path"])))
+    entries = sorted(page.entries, key=lambda e: (_line(e.get("start_line")), str(e["path"])))
     for entry in entries:
-        qualified = str(entry["path"]).split("::", 1)[1]
-        kind = "class" if "CLASS" in {str(x) for x in entry["labels"]} else "function"
+        qualified = str(entry["qualified"])
+        kind = "class" if entry["kind"] == "CLASS" else "function"
         depth = min(qualified.count(".") + 2, 6)
         heading = f"{'#' * depth} {_md(qualified)} ({kind})"
         lines += [heading, "", str(entry["description"]).strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _line(value: object) -> int:
+    """A start line as a number (blarify's may be strings; unknown sorts first)."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0

@@ -31,7 +31,8 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
-from .errors import BudgetExceededError, LLMCallError, NodeNotFoundError
+from .detection import find_root, resolve_schema, schema_named
+from .errors import AmbiguousNodeError, BudgetExceededError, LLMCallError, NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
 from .llm_calls import call_llm
@@ -50,6 +51,7 @@ from .prompts import (
 )
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .scheduler import Completions, Scheduler, SessionRun
+from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
 from .usage import cost_usd, validate_prices
 from .workers import WorkerPool
@@ -85,8 +87,9 @@ class RecursiveDFSProcessor:
         timeout: float | None = None,
         *,
         scope: q.Scope = "graph",
-        hierarchy_relationship: str = "CONTAINS",
-        call_relationship: str = "CALLS",
+        hierarchy_relationship: str | None = None,
+        call_relationship: str | None = None,
+        schema: GraphSchema | str | None = None,
         save_documentation: bool = True,
         progress: bool | ProgressCallback = True,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -121,10 +124,16 @@ class RecursiveDFSProcessor:
         self.db_manager = db_manager
         self.llm_provider = llm_provider
         self.max_workers = max_workers
-        self.hierarchy_relationship = q.validate_identifier(
-            hierarchy_relationship, "relationship type"
+        # None: the schema's (CONTAINS and CALLS by default; A|B for several types)
+        self.hierarchy_relationship = (
+            None
+            if hierarchy_relationship is None
+            else q.validate_relationship_types(hierarchy_relationship)
         )
-        self.call_relationship = q.validate_identifier(call_relationship, "relationship type")
+        self.call_relationship = (
+            None if call_relationship is None else q.validate_relationship_types(call_relationship)
+        )
+        self.schema = schema_named(schema)  # None: detected when a session starts
         self.save_documentation = save_documentation
         self.progress = progress
         self.max_text_chars = max_text_chars
@@ -204,13 +213,13 @@ class RecursiveDFSProcessor:
         from .estimate import estimate_session
 
         check_path(node_path)
+        schema, root_id = self._find_root(node_path)
         return estimate_session(
             self.db_manager,
-            self._find_root(node_path),
+            root_id,
             scope=check_scope(scope or self.scope),
-            relationship_type=(
-                self.hierarchy_relationship if use_hierarchy else self.call_relationship
-            ),
+            relationship_type=self._relationship(schema, use_hierarchy),
+            schema=schema,
             model=self.model,
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
@@ -234,8 +243,11 @@ class RecursiveDFSProcessor:
             root_path=node_path,
             scope=check_scope(scope or self.scope),
             relationship_type=(
-                self.hierarchy_relationship if use_hierarchy else self.call_relationship
-            ),
+                (self.hierarchy_relationship or "CONTAINS")
+                if use_hierarchy
+                else (self.call_relationship or "CALLS")
+            ),  # until the schema is known (when the session starts)
+            use_hierarchy=bool(use_hierarchy),
             max_workers=self.max_workers,
             timeout=self.timeout if timeout is None else check_timeout(timeout),
             force=bool(force),
@@ -264,11 +276,14 @@ class RecursiveDFSProcessor:
         deadline: float | None,
     ) -> str:
         try:
-            root_id = self._find_root(session.root_path)
+            schema, root_id = self._find_root(session.root_path)
+            session.schema, session.tenant = schema.name, schema.tenant_label
+            session.relationship_type = self._relationship(schema, session.use_hierarchy)
         except BaseException as err:
             session.end(status_for(err), describe_error(err))
             raise
         run = SessionRun(session=session, root_id=root_id, cancel=cancel, completions=completions)
+        run.schema = schema
         run.reuse = self.save_documentation and not session.force
         run.deadline = deadline
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
@@ -301,16 +316,26 @@ class RecursiveDFSProcessor:
                 session.end("completed")
             return run.texts[root_id]
 
-    def _find_root(self, node_path: str) -> int:
-        rows = self.db_manager.run_query(q.find_node_query(), {"node_path": node_path})
+    def _relationship(self, schema: GraphSchema, use_hierarchy: bool) -> str:
+        """The relationship types a session follows: the ones given, else the schema's."""
+        if use_hierarchy:
+            return self.hierarchy_relationship or schema.hierarchy
+        return self.call_relationship or schema.call_relationship
+
+    def _find_root(self, node_path: str) -> tuple[GraphSchema, int]:
+        """The graph's schema (detected in the same read when not given) and the one code node
+        (of the tenant) named ``node_path`` by identity or key."""
+        schema, rows = find_root(self.db_manager, node_path, self.schema)
         if not rows:
+            tenant = f" in tenant {schema.tenant_label}" if schema.tenant_label else ""
             raise NodeNotFoundError(
-                f"no code node has path {node_path!r}; nothing was written. "
-                "Check the path (paths are stored exactly as loaded) or load the code first."
+                f"no code node has path {node_path!r}{tenant}; nothing was written. "
+                "Check the path (paths are stored exactly as loaded; a blarify graph's "
+                "node_path or node_id) or load the code first."
             )
         if len(rows) > 1:
-            log.warning("several nodes have path %r; documenting the first", node_path)
-        return int(rows[0]["node_id"])
+            raise AmbiguousNodeError(node_path, [str(r["path"]) for r in rows])
+        return schema, int(rows[0]["node_id"])
 
     def _run_node(self, run: SessionRun, node_id: int) -> tuple[str, bool]:
         """Worker entry: document one node; ``(text, ok)``."""
@@ -342,20 +367,29 @@ class RecursiveDFSProcessor:
         cached = stored is not None and stored[0] == made_from
         if stored is not None and cached:
             description = stored[1]
+            if node_id in run.unlinked:  # stored under its key, describing no node yet
+                run.made[node_id] = self._made(node_id, description, made_from, children)
         else:
             description = self._ask(run, node_id, prompt)
             if node_id not in run.errors:
-                run.made[node_id] = {
-                    "node_id": node_id,
-                    "description": description,
-                    "input_hash": made_from,
-                    "model": self.model,
-                }
+                run.made[node_id] = self._made(node_id, description, made_from, children)
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
+
+    def _made(
+        self, node_id: int, description: str, made_from: str, children: list[Any]
+    ) -> dict[str, object]:
+        """What storing one node's description writes (``advance_session_query``'s ``$docs``)."""
+        return {
+            "node_id": node_id,
+            "description": description,
+            "input_hash": made_from,
+            "model": self.model,
+            "info_type": "parent_analysis" if children else "leaf_analysis",
+        }
 
     def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
         """The LLM's description of one node, paced by the session's rate limits and retried
@@ -408,7 +442,10 @@ class RecursiveDFSProcessor:
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no
         children's descriptions, nothing written to the graph."""
-        rows = self.db_manager.run_query(q.node_content_query(), {"node_path": node_path})
+        schema = resolve_schema(self.db_manager, self.schema)
+        rows = self.db_manager.run_query(
+            q.node_content_query(schema), {"node_path": node_path, **schema.params()}
+        )
         if not rows:
             raise NodeNotFoundError(f"no code node has path {node_path!r}")
         row = rows[0]

@@ -92,6 +92,8 @@ def register_session(db: GraphDB, session: ProcessingSession, *, heartbeat_inter
             "root_path": session.root_path,
             "scope": session.scope,
             "relationship_type": session.relationship_type,
+            "schema": session.schema,
+            "tenant": session.tenant,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "pid_start": process_start_time(os.getpid()),
