@@ -6,8 +6,9 @@ into a graph as blarify's managers would:
 
 - ``layout="neo4j"`` (blarify's ``Neo4jManager``): labels ``[KIND, NODE]``, every node gets
   ``repoId``, ``entityId`` and ``environment``; edges are created between nodes of the same tenant.
-- ``layout="falkordb"`` (blarify's ``FalkorDBManager``): no labels at all (the kind is only in the
-  ``label`` property) and no tenant properties (blarify keeps one repository per FalkorDB graph);
+- ``layout="falkordb"`` (blarify's ``FalkorDBManager``): no kind labels (the kind is only in the
+  ``label`` property; a node with extra labels gets the literal label ``label``, as blarify's
+  query does) and no tenant properties (blarify keeps one repository per FalkorDB graph);
   ``tenant_properties=True`` adds them anyway, for label-less graphs with several tenants.
 
 ``add_blarify_documentation`` writes a ``DOCUMENTATION`` node as blarify's documentation workflow
@@ -33,6 +34,7 @@ from blarify_lab.db import GraphDB
 FIXTURES = Path(__file__).resolve().parent / "blarify_fixtures"
 Layout = Literal["neo4j", "falkordb"]
 LAYOUTS: tuple[Layout, ...] = ("neo4j", "falkordb")
+LAYOUT_IDS = ("neo4j-layout", "falkordb-layout")  # test ids: the backend comes first
 HIERARCHY_TYPES = ("CONTAINS", "FUNCTION_DEFINITION", "CLASS_DEFINITION")
 # blarify's documentation workflow describes a node from its hierarchy and CALLS children.
 CHILD_TYPES = (*HIERARCHY_TYPES, "CALLS")
@@ -107,8 +109,9 @@ def load_blarify_fixture(
         if layout == "neo4j":
             labels = (*node.get("extra_labels", []), node["label"], "NODE")
         else:
-            # blarify's FalkorDB manager sets no kind label; it would add the literal label
-            # ``label`` for a node with extra labels, which none of the fixtures has.
+            # blarify's FalkorDB manager sets no kind label, but its ``SET n:label`` (meant to
+            # set each extra label) sets the literal label ``label`` on a node with extra
+            # labels (``empty-env.json``, extra label ``RAW``): checked by running its query.
             labels = ("label",) if node.get("extra_labels") else ()
         groups.setdefault(labels, []).append({**node["properties"], **tenant_props})
     for labels, rows in groups.items():

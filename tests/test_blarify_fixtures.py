@@ -8,6 +8,7 @@ from blarify_lab.db import GraphDB
 from tests.blarify_graphs import (
     CHILD_TYPES,
     HIERARCHY_TYPES,
+    LAYOUT_IDS,
     LAYOUTS,
     Layout,
     add_blarify_documentation,
@@ -65,7 +66,7 @@ def _counts(db: GraphDB, entity_id: str | None = None) -> tuple[int, int]:
     return int(nodes[0]["c"]), int(edges[0]["c"])
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_json_loads_in_both_layouts(db_manager: GraphDB, layout: Layout) -> None:
     loaded = load_blarify_fixture(db_manager, "json", layout=layout)
     assert (loaded["nodes"], loaded["edges"]) == (41, 40)
@@ -86,6 +87,11 @@ def test_json_loads_in_both_layouts(db_manager: GraphDB, layout: Layout) -> None
     else:
         assert rows[0]["labels"] == []
         assert "entityId" not in props and "repoId" not in props
+    raw = db_manager.run_query(
+        "MATCH (n) WHERE n.name = 'empty-env.json' RETURN labels(n) AS labels", {}
+    )
+    expected = ["FILE", "NODE", "RAW"] if layout == "neo4j" else ["label"]
+    assert sorted(raw[0]["labels"]) == expected, "blarify's extra label, as each manager sets it"
     # the folder reaches every node through blarify's three hierarchy types
     reach = db_manager.run_query(
         "MATCH (f) WHERE f.node_path = $root "
@@ -96,7 +102,7 @@ def test_json_loads_in_both_layouts(db_manager: GraphDB, layout: Layout) -> None
     assert reach[0]["c"] == 40
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_two_tenants_share_node_ids(db_manager: GraphDB, layout: Layout) -> None:
     load_blarify_fixture(db_manager, "json", layout=layout, tenant_properties=True)
     load_blarify_fixture(
@@ -127,7 +133,7 @@ def test_falkordb_layout_refuses_a_second_repository_in_one_graph(db_manager: Gr
         load_blarify_fixture(db_manager, "json", layout="falkordb", entity_id="user-b")
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_calls_loads_with_its_calls(db_manager: GraphDB, layout: Layout) -> None:
     loaded = load_blarify_fixture(db_manager, "calls", layout=layout, repo_id="calls")
     rows = db_manager.run_query("MATCH ()-[r:CALLS]->() RETURN count(r) AS c", {})
