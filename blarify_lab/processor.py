@@ -128,6 +128,7 @@ class RecursiveDFSProcessor:
         self.hierarchy_relationship = q.optional_relationship_types(hierarchy_relationship)
         self.call_relationship = q.optional_relationship_types(call_relationship)
         self.schema = schema_named(schema)  # None: detected when a session starts
+        self._adopted: set[GraphSchema] = set()  # unkeyed documentation carried over for these
         self.save_documentation = save_documentation
         self.progress = progress
         self.max_text_chars = max_text_chars
@@ -277,7 +278,7 @@ class RecursiveDFSProcessor:
             session.end(status_for(err), describe_error(err))
             raise
         run = SessionRun(session=session, root_id=root_id, cancel=cancel, completions=completions)
-        run.schema = schema
+        run.schema, run.adopt = schema, schema not in self._adopted
         run.reuse = self.save_documentation and not session.force
         run.deadline = deadline
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
@@ -308,6 +309,8 @@ class RecursiveDFSProcessor:
                     scheduler.store_what_is_done(err)
                     raise
                 session.end("completed")
+            if run.reuse:
+                self._adopted.add(schema)  # once per processor and schema: a scan of documentation
             return run.texts[root_id]
 
     def _relationship(self, schema: GraphSchema, use_hierarchy: bool) -> str:

@@ -78,6 +78,7 @@ class SessionRun:
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
     schema: GraphSchema = field(default_factory=GraphSchema)  # the graph's shape and tenant
+    adopt: bool = True  # carry unkeyed documentation over to stable keys first (see migration)
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known); in a
@@ -190,7 +191,8 @@ class Scheduler:
         constraint, or FalkorDB's index (which exists after the first session); then the
         tenant's documentation stored before stable keys is carried over (once)."""
         if getattr(self.db_manager, "backend", None) == "neo4j":
-            adopt_documentation(self.db_manager, self.run.schema)  # drops the old constraint
+            if self.run.adopt:
+                adopt_documentation(self.db_manager, self.run.schema)  # drops the old constraint
             self.db_manager.run_query(q.documentation_constraint_query(), {})
             return
         try:
@@ -198,7 +200,8 @@ class Scheduler:
         except QueryError as err:
             if "already indexed" not in err.backend_message:
                 raise
-        adopt_documentation(self.db_manager, self.run.schema)
+        if self.run.adopt:
+            adopt_documentation(self.db_manager, self.run.schema)
 
     def _mark_scope(self) -> int:
         """Mark the session's nodes ``pending``; returns how many were marked."""
