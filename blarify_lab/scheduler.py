@@ -398,7 +398,8 @@ class Scheduler:
             claimed.append(node_id)
         if len(claimed) < len(claim):  # removed from the graph, or its state removed under us
             raise SessionStateLostError(sid, len(claim) - len(claimed))
-        return claimed
+        order = {node_id: k for k, node_id in enumerate(claim)}
+        return sorted(claimed, key=order.__getitem__)  # the ready order, whatever the rows'
 
     def _finish(self, run: SessionRun, results: list[tuple[int, str, bool]]) -> list[int]:
         """Record finished nodes (the graph is told on the next round trip); return parents
