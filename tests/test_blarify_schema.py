@@ -265,3 +265,13 @@ def test_cli_names_the_schema_and_keeps_to_a_tenant(
     finally:
         db.delete_graph()
         db.close()
+
+
+def test_estimate_takes_a_schema_and_keeps_to_its_tenant(db_manager: GraphDB) -> None:
+    graph = load_blarify_fixture(db_manager, "json", entity_id="user-a")
+    load_blarify_fixture(db_manager, "json", entity_id="user-b")
+    proc = _processor(db_manager, Recorder())
+    with pytest.raises(bl.AmbiguousTenantError):
+        proc.estimate(graph["root"])
+    frame = proc.estimate(graph["root"], schema=bl.GraphSchema.blarify(entity_id="user-b"))
+    assert int(frame["nodes"].iloc[0]) == 41 and int(frame["llm_calls"].iloc[0]) == 41
