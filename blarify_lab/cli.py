@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from .cli_args import PROG, build_parser
+from .cli_db import run_db
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .documentation import export_markdown
 from .errors import BudgetExceededError, GraphDBError, NodeNotFoundError, SessionCleanupError
@@ -333,6 +334,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "process": _process,
     "export": _export,
     "sessions": _sessions,
+    "db": run_db,
 }
 
 
