@@ -83,7 +83,9 @@ def _redis_config(data_dir: Path, port: int, password: str) -> str:
             "auto-aof-rewrite-percentage 100",  # compact once the writes outgrow the base ...
             f"auto-aof-rewrite-min-size {AUTO_REWRITE_MIN_SIZE}",  # ... not only past 64 MB
             'save ""',
-            f"loadmodule {_config_value(get_falkordb_module())}",
+            # CMD_INFO no: no per-query telemetry stream kept in the database (up to 1,000
+            # queries with their parameters, the biggest key after the graph itself)
+            f"loadmodule {_config_value(get_falkordb_module())} CMD_INFO no",
             "",
         ]
     )
