@@ -3,24 +3,29 @@
 One server per data directory, shared by every process that uses the directory, decided by
 kernel file locks (``flock``) in the directory rather than by a ping:
 
-* a small supervisor process (``python -m blarify_lab.supervisor serve DIR``, in a session of its
-  own so that it outlives the process that started it) runs ``redis-server`` and, together with
-  it, holds an exclusive lock on ``blarify_lab_server.lock`` for as long as the server lives.
+* a small supervisor process (``blarify_lab.supervisor``, started without the package's
+  ``__init__``, in a session of its own so that it outlives the process that started it) runs
+  ``redis-server`` and, together with it, holds an exclusive lock on ``blarify_lab_server.lock`` for as long as the server lives.
   Whoever finds that lock held knows the directory is served and never starts a second server;
   a server that does not answer (paused, overloaded) is waited for a bounded time, then reported;
 * every process using the server holds a shared lock on ``blarify_lab_users.lock``. The kernel
   releases it however the process ends (``close()``, exit, SIGKILL). The supervisor checks
-  every 0.1 s whether any user is left (an exclusive non-blocking ``flock`` succeeds) and stops
-  the server when none is; a process closing the last use stops it at once;
+  every 0.1 s whether any user is left (an exclusive non-blocking ``flock`` succeeds) and, when
+  none is, compacts the append-only file if it has grown and stops the server; a process
+  closing the last use waits for that;
 * ``redis-server`` dies with its supervisor (``PR_SET_PDEATHSIG``) and the supervisor exits when
   its server does.
 
 The server asks for a password, generated once per data directory and kept in a 0600 file; the
 directory is 0700, every file in it 0600, the server listens on 127.0.0.1 only and its
 configuration (with the password) reaches it on stdin, never on a command line. A data directory
-or state file owned by another user is refused. The append-only file is on, so whatever a killed
-client wrote is still there on the next start. A temporary data directory left behind by a
-killed process is removed by the next ``acquire(temporary=True)``.
+or state file owned by another user is refused. The password is only ever sent to the process
+that was started for the directory (``is_ours()``: its pid and start time, its supervisor holding
+the server lock), checked before every new connection: a process that took over the port of a
+killed server gets nothing. The append-only file is on, so whatever a killed client wrote is
+still there on the next start, and compacted (``aof``) so that starting stays fast; a server
+still loading its data is waited for while it makes progress. A temporary data directory left
+behind by a killed process is removed by the next ``acquire(temporary=True)``.
 
 The supervisor is in ``supervisor``, the data directory's files in ``datadir``.
 """
