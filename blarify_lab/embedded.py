@@ -66,6 +66,7 @@ from .file_locks import flock_until, lock_is_free, open_lock, try_flock
 from .redis_wire import HOST, answers_ping
 from .supervisor import POLL_S as POLL_S
 from .supervisor import STALLED_EXIT_CODE, STOP_TIMEOUT_S, main, stall_timeout
+from .supervisor import START_TIMEOUT_S as START_TIMEOUT_S
 
 __all__ = ["EmbeddedFalkorDB", "default_data_dir"]
 # the file names, timeouts, HOST and main() imported above stay importable from here, as before

@@ -38,6 +38,7 @@ __all__ = [
     "REDIS_SERVER_ENV_VAR",
     "STALLED_EXIT_CODE",
     "STALL_TIMEOUT_S",
+    "START_TIMEOUT_S",
     "STOP_TIMEOUT_S",
     "main",
     "redis_server_binary",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 STALL_TIMEOUT_S = 30.0  # a starting server showing no progress for this long is stopped
+START_TIMEOUT_S = STALL_TIMEOUT_S  # its former name (a start was once cut off after it)
 STALL_ENV_VAR = "BLARIFY_LAB_STALL_TIMEOUT_S"
 REDIS_SERVER_ENV_VAR = "BLARIFY_LAB_REDIS_SERVER"
 STALLED_EXIT_CODE = 4

@@ -61,9 +61,9 @@ def write_package(root: Path, files: int = 3, functions: int = 15) -> Path:
     return package
 
 
-def the_server() -> EmbeddedFalkorDB:
-    (server,) = EmbeddedFalkorDB._servers.values()
-    return server
+def server_of(data: Path) -> EmbeddedFalkorDB:
+    """This process's server of the data directory ``data``."""
+    return EmbeddedFalkorDB._servers[data.resolve()]
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +105,7 @@ def test_the_last_users_exit_compacts(tmp_path: Path) -> None:
             db.run_query("MATCH (n:FILE) SET n.mark = 'pending'", {})
             db.run_query("MATCH (n:FILE) REMOVE n.mark", {})
         assert incremental_bytes(data) > 2000
-    assert not EmbeddedFalkorDB._servers
+    assert data.resolve() not in EmbeddedFalkorDB._servers
     assert incremental_bytes(data) == 0, "compacted before the server stopped"
     with bl.connect(data_dir=data) as db:
         assert db.run_query("MATCH (n:FILE) RETURN count(n) AS c", {}) == [{"c": 200}]
@@ -114,7 +114,7 @@ def test_the_last_users_exit_compacts(tmp_path: Path) -> None:
 def test_a_server_in_use_compacts_once_writes_outgrow_the_graph(tmp_path: Path) -> None:
     """Redis waits for 64 MB by default; the embedded server compacts far sooner."""
     with bl.connect(data_dir=tmp_path / "data") as db:
-        server = the_server()
+        server = server_of(tmp_path / "data")
         blob = "x" * 200_000
         for _ in range(12):  # 2.4 MB written, nothing kept
             db.run_query("CREATE (:SCRATCH {blob: $blob})", {"blob": blob})
@@ -175,7 +175,7 @@ def test_a_server_showing_no_progress_ends_with_a_clear_error(
     assert time.monotonic() - start < 15
     message = str(info.value)
     assert "no progress" in message and "falkordb.log" in message and "\n" not in message
-    assert not EmbeddedFalkorDB._servers
+    assert (tmp_path / "data").resolve() not in EmbeddedFalkorDB._servers
 
 
 def test_the_password_reaches_redis_server_on_stdin_only(
@@ -191,7 +191,7 @@ def test_the_password_reaches_redis_server_on_stdin_only(
     monkeypatch.setenv("BLARIFY_LAB_REDIS_SERVER", str(wrapper(tmp_path, body)))
     with bl.connect(data_dir=tmp_path / "data") as db:
         assert db.run_query("RETURN 1 AS x", {}) == [{"x": 1}]
-        password = the_server().password
+        password = server_of(tmp_path / "data").password
     assert (seen / "argv").read_text().split() == ["-"], "the configuration comes on stdin"
     assert password not in (seen / "argv").read_text()
     assert password not in (seen / "env").read_text()
@@ -243,7 +243,7 @@ def test_a_process_on_a_dead_servers_port_never_receives_the_password(tmp_path: 
     data = tmp_path / "data"
     db = bl.connect(data_dir=data)
     try:
-        server = the_server()
+        server = server_of(data)
         password, port = server.password, server.port
         assert db.run_query("RETURN 1 AS x", {}) == [{"x": 1}]
         assert isinstance(db, FalkorDBManager)
@@ -269,7 +269,7 @@ def test_a_new_user_never_sends_the_password_to_a_port_taken_over(tmp_path: Path
     listens on the port the state file names: a newcomer waits, then fails clearly."""
     data = tmp_path / "data"
     with bl.connect(data_dir=data) as db:
-        server = the_server()
+        server = server_of(data)
         password, port, supervisor = server.password, server.port, server.supervisor_pid
         assert isinstance(db, FalkorDBManager)
         db._pool.disconnect()
@@ -278,7 +278,7 @@ def test_a_new_user_never_sends_the_password_to_a_port_taken_over(tmp_path: Path
             os.kill(server.pid, signal.SIGKILL)
             assert wait_for(lambda: process_gone(server.pid), 10)
             with listening_on(port) as listener:
-                EmbeddedFalkorDB._servers.clear()  # as a new process: knows nothing yet
+                del EmbeddedFalkorDB._servers[server.data_dir]  # as a new process would
                 try:
                     with pytest.raises(bl.DatabaseUnavailableError) as info:
                         EmbeddedFalkorDB.acquire(data_dir=data, wait_timeout=1.5)
