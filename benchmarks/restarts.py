@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             (RESULTS / "restarts.md").write_text(
                 "# Restarts benchmark\n\n"
                 f"`python benchmarks/restarts.py --runs {args.runs}` on CPython "
-                f"{platform.python_version()}, a {nodes}-node graph.\n\n{table}\n\n{verdict}.\n"
+                f"{platform.python_version()}: {nodes} nodes with the descriptions.\n\n{table}\n\n{verdict}.\n"
             )
         ok = rows[-1][3] < TARGET_S and calls == 0
         return 0 if ok else 1
