@@ -1,11 +1,13 @@
 """The FalkorDB backend: ``FalkorDBManager``, through the ``falkordb`` client (Redis protocol).
 
-Reads of the socket honour ``query_deadline``; values come out as plain Python values.
+Reads of the socket honour ``query_deadline`` (each ``recv``, so a trickling server cannot
+stretch one); values come out as plain Python values.
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,30 @@ def _plain_falkor(value: Any) -> Any:
     return value
 
 
+class _DeadlineSocket:
+    """A socket whose every ``recv`` waits no longer than the query deadline leaves, so that a
+    server answering one byte at a time cannot stretch a query past it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        remaining = seconds_left()
+        if remaining is None:
+            return self._sock.recv(size, *flags)
+        if remaining <= 0:
+            raise TimeoutError("the query deadline passed")  # socket.timeout
+        saved = self._sock.gettimeout()
+        self._sock.settimeout(remaining if saved is None else min(saved, remaining))
+        try:
+            return self._sock.recv(size, *flags)
+        finally:
+            self._sock.settimeout(saved)
+
+
 @functools.cache
 def _deadline_connection_class() -> type[redis.Connection]:
     """A redis-py connection whose reads honour ``query_deadline``."""
@@ -45,6 +71,9 @@ def _deadline_connection_class() -> type[redis.Connection]:
     from redis.utils import SENTINEL
 
     class DeadlineConnection(redis.Connection):
+        def _connect(self) -> Any:
+            return _DeadlineSocket(super()._connect())
+
         def read_response(
             self,
             disable_decoding: bool = False,

@@ -206,7 +206,15 @@ class Listener:
     def __init__(self, port: int) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        deadline = time.monotonic() + 10  # the dead server's sockets may linger a moment
+        while True:
+            try:
+                self.sock.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.sock.listen(16)
         self.received = bytearray()
         self.connections = 0
@@ -345,3 +353,40 @@ def test_db_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"documentation   {nodes}" in capsys.readouterr().out
     assert main(["db", "backup", str(tmp_path / "copy"), "--data-dir", str(data)]) == 2
     assert "not an empty directory" in capsys.readouterr().err
+
+
+def test_a_query_outside_a_session_is_bounded_as_a_whole() -> None:
+    """A server that answers a query one byte at a time never hangs it: ``query_timeout`` bounds
+    the whole answer, not each read (the default deadline of a query outside a session)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+
+    def serve(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            while data := conn.recv(65536):
+                if b"GRAPH.QUERY" in data:
+                    for _ in range(40):  # 8 s of one byte every 0.2 s, never a whole line
+                        conn.sendall(b"$")
+                        time.sleep(0.2)
+                    return
+                for _ in range(data.count(b"*")):  # one array per command: AUTH, PING, ...
+                    conn.sendall(b"+PONG\r\n" if b"PING" in data else b"+OK\r\n")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        db = FalkorDBManager(port=port, graph="g", password="p", query_timeout=1.0)
+        start = time.monotonic()
+        with pytest.raises(bl.DatabaseUnavailableError) as info:
+            db.run_query("RETURN 1 AS x", {})
+        assert time.monotonic() - start < 4
+        assert "did not answer within" in str(info.value)
+        db.close()
+    finally:
+        listener.close()
