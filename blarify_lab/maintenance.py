@@ -132,8 +132,9 @@ def _served(
 
 
 def _counts(db: FalkorDBManager) -> tuple[int, int]:
-    row = db.run_query(q.database_counts_query(), {})[0]
-    return int(row["nodes"] or 0), int(row["documentation"] or 0)
+    """The graph's code nodes, and how many of them have stored documentation."""
+    rows = db.run_query(q.graph_contents_query(), {})
+    return len(rows), sum(1 for row in rows if row["doc_description"] is not None)
 
 
 def database_info(

@@ -231,12 +231,6 @@ def documentation_index_query() -> str:
     return f"CREATE INDEX FOR (d:{DOCUMENTATION_LABEL}) ON (d.node_id)"
 
 
-def database_counts_query() -> str:
-    """Read only: the graph's code nodes and its stored descriptions (``blarify-lab db``)."""
-    doc = f"sum(CASE WHEN n:{DOCUMENTATION_LABEL} THEN 1 ELSE 0 END) AS documentation"
-    return f"MATCH (n) RETURN sum(CASE WHEN {_in_scope('n')} THEN 1 ELSE 0 END) AS nodes, {doc}"
-
-
 def graph_contents_query() -> str:
     """Read only: every code node of the graph with what its prompt needs and its stored
     documentation (for an estimate before paying)."""

@@ -162,7 +162,6 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.delete_edges_query("CALLS"),
             {"sources": [1], "targets": [2]},
         ),
-        ("database_counts_query", queries.database_counts_query(), {}),
         ("graph_contents_query", queries.graph_contents_query(), {}),
         ("nodes_contents_query", queries.nodes_contents_query(), {"node_ids": [1, 2]}),
         ("graph_structure_query", queries.graph_structure_query("CALLS"), {}),
