@@ -40,6 +40,7 @@ __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
 log = logging.getLogger("blarify_lab")
 
 FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
+DOCS_BATCH = 64  # documentation rides along with a claim once this many are waiting
 
 
 class ScopeWarning(UserWarning):
@@ -75,6 +76,7 @@ class SessionRun:
     made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
+    docs_at: float = 0.0  # time.monotonic() when documentation was last written
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known)."""
@@ -271,7 +273,7 @@ class Scheduler:
                     running[future] = node_id
                     future.add_done_callback(run.completions.put)
                 continue
-            if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
+            if (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S:
                 self._advance(run, [])
             if not running:
                 if finished >= session.total or not run.graph.pending:
@@ -284,7 +286,7 @@ class Scheduler:
                 ready.extend(self._break_cycles())
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
-            if run.unflushed:
+            if run.unflushed or run.docs:
                 flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
                 wait = flush_in if wait is None else min(wait, flush_in)
             try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
@@ -323,22 +325,30 @@ class Scheduler:
     def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
         """One round trip: write the states of finished nodes and claim ``claim``.
 
+        Documentation is written in batches: with a claim, only once ``DOCS_BATCH`` are
+        waiting or ``FLUSH_INTERVAL_S`` has passed since the last write (every write query
+        that creates nodes and edges costs FalkorDB more the more it created before, so one
+        per node made a deep chain quadratic); without a claim (a flush), always.
         Returns the claimed ids, with what their workers need kept in memory.
         """
         sid = run.session.session_id
         completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
+        now = time.monotonic()
+        docs_due = not claim or len(run.docs) >= DOCS_BATCH or now - run.docs_at >= FLUSH_INTERVAL_S
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),
             {
                 "session_id": sid,
-                "docs": run.docs,
+                "docs": run.docs if docs_due else [],
                 "completed": completed,
                 "failed": failed,
                 "claim": claim,
             },
         )
         run.unflushed.clear()
-        run.docs = []
+        if docs_due:
+            run.docs = []
+            run.docs_at = now
         run.last_flush = time.monotonic()
         claimed: list[int] = []
         for row in rows:
