@@ -248,6 +248,24 @@ def test_sessions_list_shows_the_tenant(db_manager: GraphDB) -> None:
     assert no_leftovers(db_manager)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
+def test_blarify_calls_with_a_cycle(db_manager: GraphDB, layout: Layout) -> None:
+    """The call graph blarify found (jedi-language-server): Grid.label -> describe ->
+    Grid.balanced -> Grid.cells and is_even <-> is_odd, a cycle."""
+    loaded = load_blarify_fixture(db_manager, "calls", layout=layout, repo_id="calls")
+    llm = CountingLLM()
+    proc = _proc(db_manager, llm, GraphSchema.blarify())
+    root = "/blarify/repo/calls_pkg/shapes.py#Grid.label"
+    text = proc.process_node(root, use_hierarchy=False, scope="subtree")
+    assert llm.calls == 6, "label, describe, balanced, cells, is_even, is_odd"
+    assert "[CYCLE_DETECTED]" in text
+    assert proc.last_session is not None
+    assert list(proc.last_session.report()["cycle"]).count(True) == 1
+    assert no_leftovers(db_manager)
+    again = proc.process_node(loaded["node_ids"][root], use_hierarchy=False, scope="subtree")
+    assert (llm.calls, again) == (6, text), "by node_id, nothing asked again"
+
+
 # ------------------------------------------------------------------------- roots by identity
 @pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 def test_a_method_is_a_root_by_node_path_or_node_id(db_manager: GraphDB, layout: Layout) -> None:
