@@ -50,7 +50,8 @@ def schema_named(
 
 def detect_schema(db: GraphDB) -> GraphSchema:
     """``GraphSchema.blarify()`` for a graph blarify built, else ``GraphSchema()``."""
-    if db.run_query(sq.has_blarify_hierarchy_query(), {}):
+    rows = db.run_query(sq.has_blarify_hierarchy_query(), {})
+    if rows and rows[0]["theirs"]:
         return GraphSchema.blarify()
     if db.run_query(sq.has_code_nodes_query(GraphSchema.blarify()), {}):
         return GraphSchema.blarify()

@@ -37,6 +37,7 @@ DOCUMENTATION_COLUMNS = [
     "model",
     "session_id",
     "updated_at",
+    "truncated",
 ]
 
 
@@ -81,7 +82,8 @@ def documentation(
     """One row per documented code node (of the tenant) at or under ``root_path``
     (``root/...``, ``root::...``; blarify's ``root#...``, ``root....``): path (its identity),
     key (what its documentation is keyed by), kind, name, labels, tenant, description, model,
-    session_id, updated_at (UTC). ``schema`` is detected when not given."""
+    session_id, updated_at (UTC), truncated (the answer was cut short: it is asked again on
+    the next run). ``schema`` is detected when not given."""
     _check_root(root_path)  # before any query
     resolved = resolve_schema(db, schema)
     rows = [
@@ -94,6 +96,7 @@ def documentation(
             "tenant": _tenant(resolved, r["tenant"]),
             "description": r["description"],
             "model": r["model"],
+            "truncated": r.get("truncated") is True,
             "session_id": r["session_id"],
             "updated_at": (
                 None

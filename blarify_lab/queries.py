@@ -182,13 +182,14 @@ def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA)
     """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
     claim ``$claim``.
 
-    ``$docs`` is a list of maps ``{node_id, description, input_hash, model}`` (``node_id`` the
-    internal id): each code node gets exactly one ``DOCUMENTATION`` node, keyed by the code
-    node's stable key (``doc_key``: tenant and key, else identity; never an internal id, so a
-    rebuilt graph finds it), in the schema's layout, that ``DESCRIBES`` it; the code node
-    itself is never changed. The other lists hold internal ids (each found by id, no scan).
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated}``
+    (``node_id`` the internal id): each code node gets exactly one ``DOCUMENTATION`` node, keyed
+    by the code node's stable key (``doc_key``: tenant and key, else identity; never an internal
+    id, so a rebuilt graph finds it), in the schema's layout, that ``DESCRIBES`` it; the code
+    node itself is never changed. The other lists hold internal ids (each found by id, no scan).
     Claimed nodes move from ``pending`` to ``in_progress`` and come back with what a prompt
-    needs and their stored documentation (``doc_hash``, ``doc_description``; null when none).
+    needs and their stored documentation (``doc_hash``, ``doc_description``, ``doc_truncated``:
+    null when none; a truncated answer is never reused).
     """
     prop = status_property(session_id)
     return (

@@ -85,7 +85,7 @@ def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
         f"RETURN {ident} AS path, {schema.own_key('n')} AS key, {schema.kinds('n')} AS labels, "
         f"n.name AS name, [{tenant}] AS tenant, {location} AS location, "
         "n.start_line AS start_line, "
-        f"{schema.doc_text('d')} AS description, d.model AS model, "
+        f"{schema.doc_text('d')} AS description, d.model AS model, d.truncated AS truncated, "
         "d.session_id AS session_id, d.updated_at AS updated_at, d.doc_key AS doc_key "
         "ORDER BY path"
     )

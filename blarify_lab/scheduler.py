@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from . import queries as q
 from . import read_queries as rq
+from .budget import CallBudget
 from .db import GraphDB
 from .errors import (
     BudgetExceededError,
@@ -37,7 +38,7 @@ from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error
 from .workers import WorkerPool
 
-__all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun", "made_doc"]
+__all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
 
 log = logging.getLogger("blarify_lab")
 
@@ -70,6 +71,7 @@ class SessionRun:
     last_flush: float = 0.0
     # durable documentation: what the graph holds for claimed nodes, and what to write
     limiter: RateLimiter | None = None  # the session's LLM pacing, shared by its workers
+    budget: CallBudget | None = None  # the session's max_cost_usd, reserved call by call
     deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
@@ -78,6 +80,7 @@ class SessionRun:
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
     schema: GraphSchema = field(default_factory=GraphSchema)  # the graph's shape and tenant
+    adopt: bool = True  # carry unkeyed documentation over to stable keys first (see migration)
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known); in a
@@ -106,19 +109,6 @@ class SessionRun:
         path = self.session.nodes[node_id].path
         kids = self.children(node_id) if children is None else children
         return compose_text(path, description, kids, max_text_chars=max_text_chars)
-
-
-def made_doc(
-    node_id: int, description: str, made_from: str, model: str, children: list[ChildText]
-) -> dict[str, object]:
-    """What storing one node's description writes (``advance_session_query``'s ``$docs``)."""
-    return {
-        "node_id": node_id,
-        "description": description,
-        "input_hash": made_from,
-        "model": model,
-        "info_type": "parent_analysis" if children else "leaf_analysis",
-    }
 
 
 class Scheduler:
@@ -190,7 +180,8 @@ class Scheduler:
         constraint, or FalkorDB's index (which exists after the first session); then the
         tenant's documentation stored before stable keys is carried over (once)."""
         if getattr(self.db_manager, "backend", None) == "neo4j":
-            adopt_documentation(self.db_manager, self.run.schema)  # drops the old constraint
+            if self.run.adopt:
+                adopt_documentation(self.db_manager, self.run.schema)  # drops the old constraint
             self.db_manager.run_query(q.documentation_constraint_query(), {})
             return
         try:
@@ -198,7 +189,8 @@ class Scheduler:
         except QueryError as err:
             if "already indexed" not in err.backend_message:
                 raise
-        adopt_documentation(self.db_manager, self.run.schema)
+        if self.run.adopt:
+            adopt_documentation(self.db_manager, self.run.schema)
 
     def _mark_scope(self) -> int:
         """Mark the session's nodes ``pending``; returns how many were marked."""
@@ -387,7 +379,13 @@ class Scheduler:
             if node_id in run.content:  # a second row for one node: never expected
                 continue
             doc_hash, doc_description = row.get("doc_hash"), row.get("doc_description")
-            if run.reuse and isinstance(doc_hash, str) and isinstance(doc_description, str):
+            finished = row.get("doc_truncated") is not True  # a cut-short answer: ask again
+            if (
+                run.reuse
+                and finished
+                and isinstance(doc_hash, str)
+                and isinstance(doc_description, str)
+            ):
                 run.stored[node_id] = (doc_hash, doc_description)
                 if row.get("doc_linked") is False:  # a rebuilt graph: written again, linked
                     run.unlinked.add(node_id)

@@ -197,7 +197,7 @@ class GraphSchema:
             f"RETURN id(n) AS node_id, {self.kinds('n')} AS labels, "
             f"{self.identity('n')} AS path, n.name AS name, n.text AS text, "
             f"d.input_hash AS doc_hash, {self.doc_text('d')} AS doc_description, "
-            "link IS NOT NULL AS doc_linked"
+            "d.truncated AS doc_truncated, link IS NOT NULL AS doc_linked"
         )
 
     def doc_text(self, var: str) -> str:
@@ -212,6 +212,7 @@ class GraphSchema:
         labels = f"CASE WHEN size(labels({n})) > 0 THEN labels({n}) ELSE {self.kinds(n)} END"
         common = (
             f"{d}.input_hash = {v}.input_hash, {d}.model = {v}.model, "
+            f"{d}.truncated = {v}.truncated, "
             f"{d}.session_id = $session_id, {d}.updated_at = timestamp()"
         )
         if self.documentation_layout == "default":

@@ -22,11 +22,19 @@ __all__ = [
 ]
 
 
+def _blarify_types() -> str:
+    """``theirs``: the graph knows blarify's own hierarchy types (from the database's list of
+    relationship types: no scan)."""
+    own = " OR ".join(f"'{t}' IN types" for t in BLARIFY_HIERARCHY if t != "CONTAINS")
+    return (
+        "CALL db.relationshipTypes() YIELD relationshipType "
+        f"WITH collect(relationshipType) AS types WITH {own} AS theirs "
+    )
+
+
 def has_blarify_hierarchy_query() -> str:
-    """One row when the graph has an edge of blarify's own hierarchy types (a lookup by
-    relationship type, no node scan)."""
-    own = "|".join(t for t in BLARIFY_HIERARCHY if t != "CONTAINS")
-    return f"MATCH ()-[r:{own}]->() RETURN 1 AS found LIMIT 1"
+    """``theirs``: whether the graph has blarify's own hierarchy relationship types."""
+    return _blarify_types() + "RETURN theirs"
 
 
 def has_code_nodes_query(schema: GraphSchema) -> str:
@@ -36,17 +44,18 @@ def has_code_nodes_query(schema: GraphSchema) -> str:
 
 
 def find_root_any_schema_query() -> str:
-    """The code nodes named ``$node_path`` in either schema (a ``path`` of ours, or blarify's
-    ``node_path`` / ``node_id``), at most 11, each with whether it is blarify's: how a session
-    whose schema was not given finds its root and the graph's schema in one read."""
-    ours, theirs = GraphSchema(), GraphSchema.blarify()
+    """The code nodes named ``$node_path`` in the graph's schema (a ``path`` of ours; in a graph
+    with blarify's hierarchy types, blarify's ``node_path``, ``node_id`` or ``path``), at most
+    11, with whether the graph is blarify's: how a session whose schema was not given finds
+    its root and the graph's schema in one read."""
+    ours, blarify = GraphSchema(), GraphSchema.blarify()
     return (
-        f"MATCH (n) WHERE (n.path = $node_path AND n.node_path IS NULL "
-        f"AND {ours.code_filter('n')}) OR ((n.node_path = $node_path OR n.node_id = $node_path "
-        "OR n.path = $node_path) "
-        f"AND {theirs.code_filter('n', with_tenant=False)}) "
+        _blarify_types()
+        + f"MATCH (n) WHERE (NOT theirs AND n.path = $node_path AND {ours.code_filter('n')}) "
+        f"OR (theirs AND {blarify.named('n', 'node_path')} "
+        f"AND {blarify.code_filter('n', with_tenant=False)}) "
         "RETURN id(n) AS node_id, coalesce(n.node_path, n.path) AS path, "
-        "n.node_path IS NOT NULL AS blarify ORDER BY node_id LIMIT 11"
+        "theirs AS blarify ORDER BY node_id LIMIT 11"
     )
 
 
@@ -61,10 +70,15 @@ def documentation_to_adopt_query(schema: GraphSchema) -> str:
     """Documentation nodes that describe a code node of the tenant but have no ``doc_key``:
     ours from before stable keys (keyed by an internal id), or blarify's own. At most
     ``$limit`` (repeat until none are left)."""
+    start = (  # blarify's FalkorDB layout labels nothing: its documentation too
+        f"MATCH (d) WHERE (d:{DOCUMENTATION_LABEL} OR d.layer = 'documentation') "
+        if schema.documentation_layout == "blarify"
+        else f"MATCH (d:{DOCUMENTATION_LABEL}) WHERE "
+    )
+    joiner = "AND " if schema.documentation_layout == "blarify" else ""
     return (
-        f"MATCH (d)-[:{DESCRIBES}]->(n) WHERE d.doc_key IS NULL "
-        f"AND (d:{DOCUMENTATION_LABEL} OR d.layer = 'documentation') "
-        f"AND {schema.code_filter('n')} "
+        f"{start}{joiner}d.doc_key IS NULL "
+        f"MATCH (d)-[:{DESCRIBES}]->(n) WHERE {schema.code_filter('n')} "
         f"RETURN id(d) AS doc, {schema.key('n')} AS key, d.input_hash IS NOT NULL AS ours "
         "LIMIT $limit"
     )
