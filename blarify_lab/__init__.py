@@ -26,6 +26,8 @@ from .errors import (
     NodeNotFoundError,
     SessionCancelled,
     SessionCleanupError,
+    SessionNotFoundError,
+    SourceConflictError,
 )
 from .handles import SessionHandle
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
@@ -85,6 +87,8 @@ __all__ = [
     "SessionCleanupError",
     "SessionDashboard",
     "SessionHandle",
+    "SessionNotFoundError",
+    "SourceConflictError",
     "__version__",
     "cleanup_leftovers",
     "cleanup_session",

@@ -8,13 +8,10 @@ every cleanup, removed only with its code node (``load_python_package`` of a cha
 from __future__ import annotations
 
 import os
-import posixpath
-import re
-from dataclasses import dataclass, field
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
@@ -22,9 +19,11 @@ from . import read_queries as rq
 from .checks import check_path
 from .db import GraphDB
 from .detection import resolve_schema
+from .export_files import ExportDir
+from .export_pages import assign_targets, build_pages, kind_of, render
 from .schema import GraphSchema
 
-__all__ = ["DOCUMENTATION_COLUMNS", "documentation", "export_markdown"]
+__all__ = ["DOCUMENTATION_COLUMNS", "ExportWarning", "documentation", "export_markdown"]
 
 DOCUMENTATION_COLUMNS = [
     "path",
@@ -43,12 +42,6 @@ DOCUMENTATION_COLUMNS = [
 
 def _check_root(root_path: object) -> str:
     return check_path(root_path, "root_path").rstrip("/") or "/"
-
-
-def _kind(labels: object) -> str:
-    """A node's kind: its first label other than blarify's ``NODE``."""
-    names = [str(label) for label in labels] if isinstance(labels, list) else []
-    return next((name for name in names if name != "NODE"), "")
 
 
 def _rows(db: GraphDB, root_path: str, schema: GraphSchema) -> list[dict[str, Any]]:
@@ -90,7 +83,7 @@ def documentation(
         {
             "path": r["path"],
             "key": r["key"],
-            "kind": _kind(r["labels"]),
+            "kind": kind_of(r["labels"]),
             "name": r["name"],
             "labels": ",".join(str(label) for label in r["labels"]),
             "tenant": _tenant(resolved, r["tenant"]),
@@ -114,64 +107,8 @@ def documentation(
 # ---------------------------------------------------------------------------------- export
 
 
-@dataclass
-class _Page:
-    """One Markdown page: a folder's index or a file with its classes and functions."""
-
-    path: str  # the code path it documents
-    kind: str  # "folder" or "file"
-    description: str | None = None
-    entries: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-    children: list[str] = field(default_factory=list[str])
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
-
-
-def _md(text: str) -> str:
-    """A name as Markdown text: ``__init__`` stays ``__init__``, not a bold "init"."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
-def _file_name(part: str) -> str:
-    """A path segment as a safe file name, one name per segment: every character outside
-    ``[A-Za-z0-9._-]`` is percent-encoded (``a b`` is ``a%20b``, never ``a_b``'s page), and
-    ``.`` / ``..`` are encoded whole."""
-    if part in (".", ".."):
-        return part.replace(".", "%2E")
-    return _UNSAFE.sub(lambda m: quote(m.group(0), safe=""), part) or "%00"
-
-
-def _pages(rows: list[dict[str, Any]], schema: GraphSchema) -> dict[str, _Page]:
-    """The pages, told apart by the schema: a folder and a file (by kind) have their own page;
-    a definition is a section of its file's page (the file it shares the schema's
-    ``file_property`` with, else the part of its identity before a definition separator)."""
-    files_at: dict[str, str] = {}
-    for r in rows:
-        if _kind(r["labels"]) in schema.file_kinds and schema.file_property is not None:
-            files_at[str(r["location"])] = str(r["path"])
-    pages: dict[str, _Page] = {}
-    for r in rows:
-        path, kind = str(r["path"]), _kind(r["labels"])
-        if kind in schema.folder_kinds or kind in schema.file_kinds:
-            page_kind = "folder" if kind in schema.folder_kinds else "file"
-            page = pages.setdefault(path, _Page(path, page_kind))
-            page.kind, page.description = page_kind, r["description"]
-            continue
-        file_path = files_at.get(str(r["location"])) or _file_of(path, schema)
-        qualified = path[len(file_path) :] if path.startswith(file_path) else path
-        for sep in schema.definition_separators:
-            qualified = qualified.removeprefix(sep)
-        page = pages.setdefault(file_path, _Page(file_path, "file"))
-        page.entries.append({**r, "qualified": qualified or str(r["name"]), "kind": kind})
-    return pages
-
-
-def _file_of(path: str, schema: GraphSchema) -> str:
-    """A definition's file from its identity: before the first definition separator."""
-    cuts = [path.find(sep) for sep in schema.definition_separators if sep in path]
-    return path[: min(cuts)] if cuts else path
+class ExportWarning(UserWarning):
+    """Some pages of an export got another name than their code's (a collision, or too long)."""
 
 
 def export_markdown(
@@ -179,6 +116,7 @@ def export_markdown(
     root_path: str,
     out_dir: str | os.PathLike[str],
     *,
+    force: bool = False,
     schema: GraphSchema | str | None = None,
 ) -> list[Path]:
     """Write the documentation under ``root_path`` as Markdown that mirrors the code.
@@ -187,6 +125,13 @@ def export_markdown(
     ``<file>.md`` with its own description and a section per class and function (in source
     order), each linked from the folder index. Files and definitions are told apart by the
     schema (detected when not given). Returns the pages written.
+
+    Safe to publish: descriptions cannot inject HTML, links or images (``markdown``), page
+    names never collide and stay short (``export_pages``; a renamed page gives an
+    ``ExportWarning``), and a link inside ``out_dir`` is never followed (``export_files``).
+    A folder that is not empty is refused (``ExportRefusedError``) unless ``force=True``;
+    then only the pages an earlier export wrote there (its ``.blarify-export.json``) are
+    replaced, or removed when gone from the graph, and nothing else is touched.
     """
     root = _check_root(root_path)
     resolved = resolve_schema(db, schema)
@@ -197,72 +142,23 @@ def export_markdown(
             "Python, `blarify-lab process` in a shell) "
             "(with save_documentation=True, the default)"
         )
-    pages = _pages(rows, resolved)
-    for path in sorted(pages):
-        parent = posixpath.dirname(path)
-        if path != root and parent in pages:
-            pages[parent].children.append(path)
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for path, page in sorted(pages.items()):
-        target = out / _target(root, path, page.kind)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_render(root, page, pages), encoding="utf-8")
-        written.append(target)
-    return written
-
-
-def _target(root: str, path: str, kind: str) -> Path:
-    """Where the page of ``path`` goes, relative to the export directory."""
-    rel = path[len(root) :].strip("/") if path.startswith(root) else path.strip("/")
-    parts = [_file_name(p) for p in rel.split("/") if p] if rel else []
-    if kind == "folder":
-        return Path(*parts, "index.md") if parts else Path("index.md")
-    if not parts:  # the root itself is a file
-        return Path(_file_name(posixpath.basename(path) or "root") + ".md")
-    return Path(*parts[:-1], parts[-1] + ".md")
-
-
-def _link(root: str, here: _Page, there: _Page) -> str:
-    source = _target(root, here.path, here.kind).parent
-    target = _target(root, there.path, there.kind)
-    return quote(Path(os.path.relpath(target, source or ".")).as_posix())  # a URL: % is %25
-
-
-def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:
-    name = posixpath.basename(page.path) or page.path
-    lines = [f"# {_md(name)}", "", f"`{page.path}`", ""]
-    if page.description:
-        lines += [page.description.strip(), ""]
-    parent = pages.get(posixpath.dirname(page.path))
-    if parent is not None and page.path != root:
-        lines += [
-            f"Up: [{posixpath.basename(parent.path) or parent.path}]({_link(root, page, parent)})",
-            "",
-        ]
-    if page.children:
-        lines += ["## Contents", ""]
-        for child_path in page.children:
-            child = pages[child_path]
-            summary = (child.description or "").strip().splitlines()
-            first = f": {summary[0]}" if summary else ""
-            label = posixpath.basename(child_path) + ("/" if child.kind == "folder" else "")
-            lines.append(f"- [{_md(label)}]({_link(root, page, child)}){first}")
-        lines.append("")
-    entries = sorted(page.entries, key=lambda e: (_line(e.get("start_line")), str(e["path"])))
-    for entry in entries:
-        qualified = str(entry["qualified"])
-        kind = "class" if entry["kind"] == "CLASS" else "function"
-        depth = min(qualified.count(".") + 2, 6)
-        heading = f"{'#' * depth} {_md(qualified)} ({kind})"
-        lines += [heading, "", str(entry["description"]).strip(), ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _line(value: object) -> int:
-    """A start line as a number (blarify's may be strings; unknown sorts first)."""
+    pages = build_pages(root, rows, resolved)
+    target = ExportDir.open(Path(out_dir).expanduser(), force=force)
     try:
-        return int(str(value))
-    except ValueError:
-        return 0
+        targets, renamed = assign_targets(root, pages, target.taken)
+        files = {
+            targets[path]: render(root, page, pages, targets)
+            for path, page in sorted(pages.items())
+        }
+    except BaseException:
+        target.close()
+        raise
+    if renamed:
+        shown = ", ".join(renamed[:3]) + (", ..." if len(renamed) > 3 else "")
+        warnings.warn(
+            f"{len(renamed)} page(s) named with a hash suffix (their names collide or are too "
+            f"long for a file system): {shown}",
+            ExportWarning,
+            stacklevel=2,
+        )
+    return target.write(files)

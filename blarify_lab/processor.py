@@ -208,16 +208,23 @@ class RecursiveDFSProcessor:
         return SessionHandle(session, future, cancel, lambda: completions.put(None))
 
     def estimate(
-        self, node_path: str, use_hierarchy: bool = True, *, scope: q.Scope | None = None
+        self,
+        node_path: str,
+        use_hierarchy: bool = True,
+        *,
+        scope: q.Scope | None = None,
+        schema: GraphSchema | str | None = None,
     ) -> pd.DataFrame:
         """What ``process_node(node_path, ...)`` would cost, without calling the LLM and
         without writing anything: one row with ``nodes``, ``cached`` (stored documentation
         that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
-        (estimated) and ``cost_usd`` (with ``prices``; else NaN)."""
+        (estimated) and ``cost_usd`` (with ``prices``; else NaN). ``schema``: the
+        processor's unless given."""
         from .estimate import estimate_session
 
         check_path(node_path)
-        schema, root_id = self._find_root(node_path)
+        given = self.schema if schema is None else schema_named(schema)
+        schema, root_id = root_node(self.db_manager, node_path, given)
         return estimate_session(
             self.db_manager,
             root_id,

@@ -58,8 +58,8 @@ def children_query(
     parent (a would-be ``"subtree"`` scope is read level by level)."""
     rel = validate_relationship_types(relationship_type)
     return (
-        "UNWIND $frontier AS node_id "
-        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {schema.code_filter('b')} "
+        "UNWIND $frontier AS node_id MATCH (a) WHERE id(a) = node_id WITH a "  # a seek, no scan
+        f"MATCH (a)-[:{rel}]->(b) WHERE {schema.code_filter('b')} "
         "RETURN id(a) AS parent, collect(id(b)) AS children"
     )
 

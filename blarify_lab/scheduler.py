@@ -43,6 +43,7 @@ __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
 log = logging.getLogger("blarify_lab")
 
 FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
+DOCS_BATCH = 64  # documentation rides along with a claim once this many are waiting
 
 
 class ScopeWarning(UserWarning):
@@ -81,6 +82,7 @@ class SessionRun:
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
     schema: GraphSchema = field(default_factory=GraphSchema)  # the graph's shape and tenant
     adopt: bool = True  # carry unkeyed documentation over to stable keys first (see migration)
+    docs_at: float = 0.0  # time.monotonic() when documentation was last written
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known); in a
@@ -179,9 +181,9 @@ class Scheduler:
         """One documentation node per code node, found by index: Neo4j's uniqueness
         constraint, or FalkorDB's index (which exists after the first session); then the
         tenant's documentation stored before stable keys is carried over (once)."""
+        if self.run.adopt:  # on Neo4j, the constraint on internal ids is dropped first
+            adopt_documentation(self.db_manager, self.run.schema)
         if getattr(self.db_manager, "backend", None) == "neo4j":
-            if self.run.adopt:
-                adopt_documentation(self.db_manager, self.run.schema)  # drops the old constraint
             self.db_manager.run_query(q.documentation_constraint_query(), {})
             return
         try:
@@ -189,8 +191,6 @@ class Scheduler:
         except QueryError as err:
             if "already indexed" not in err.backend_message:
                 raise
-        if self.run.adopt:
-            adopt_documentation(self.db_manager, self.run.schema)
 
     def _mark_scope(self) -> int:
         """Mark the session's nodes ``pending``; returns how many were marked."""
@@ -304,7 +304,7 @@ class Scheduler:
                     running[future] = node_id
                     future.add_done_callback(run.completions.put)
                 continue
-            if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
+            if (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S:
                 self._advance(run, [])
             if not running:
                 if finished >= session.total or not run.graph.pending:
@@ -317,7 +317,7 @@ class Scheduler:
                 ready.extend(self._break_cycles())
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
-            if run.unflushed:
+            if run.unflushed or run.docs:
                 flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
                 wait = flush_in if wait is None else min(wait, flush_in)
             try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
@@ -356,22 +356,30 @@ class Scheduler:
     def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
         """One round trip: write the states of finished nodes and claim ``claim``.
 
+        Documentation is written in batches: with a claim, only once ``DOCS_BATCH`` are
+        waiting or ``FLUSH_INTERVAL_S`` has passed since the last write (every write query
+        that creates nodes and edges costs FalkorDB more the more it created before, so one
+        per node made a deep chain quadratic); without a claim (a flush), always.
         Returns the claimed ids, with what their workers need kept in memory.
         """
         sid = run.session.session_id
         completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
+        now = time.monotonic()
+        docs_due = not claim or len(run.docs) >= DOCS_BATCH or now - run.docs_at >= FLUSH_INTERVAL_S
         rows = self.db_manager.run_query(
             q.advance_session_query(sid, run.schema),
             {
                 "session_id": sid,
-                "docs": run.docs,
+                "docs": run.docs if docs_due else [],
                 "completed": completed,
                 "failed": failed,
                 "claim": claim,
             },
         )
         run.unflushed.clear()
-        run.docs = []
+        if docs_due:
+            run.docs = []
+            run.docs_at = now
         run.last_flush = time.monotonic()
         claimed: list[int] = []
         for row in rows:
@@ -398,7 +406,8 @@ class Scheduler:
             claimed.append(node_id)
         if len(claimed) < len(claim):  # removed from the graph, or its state removed under us
             raise SessionStateLostError(sid, len(claim) - len(claimed))
-        return claimed
+        order = {node_id: k for k, node_id in enumerate(claim)}
+        return sorted(claimed, key=order.__getitem__)  # the ready order, whatever the rows'
 
     def _finish(self, run: SessionRun, results: list[tuple[int, str, bool]]) -> list[int]:
         """Record finished nodes (the graph is told on the next round trip); return parents

@@ -232,7 +232,8 @@ def test_export_has_one_page_per_file_with_a_section_per_definition(
     assert "JSONDecoder (class)" in decoder and "JSONDecoder.decode (function)" in decoder
     assert "py\\_scanstring (function)" in decoder
     frame = bl.documentation(db_manager, graph["root"])
-    assert len(frame) == 41 and frame["tenant"].isna().all()  # this layout has no tenants
+    assert len(frame) == 41
+    assert bool(frame["tenant"].isna().all())  # this layout has no tenants
     assert frame.loc[frame["path"] == DECODE, "name"].item() == "decode"
 
 
@@ -264,3 +265,13 @@ def test_cli_names_the_schema_and_keeps_to_a_tenant(
     finally:
         db.delete_graph()
         db.close()
+
+
+def test_estimate_takes_a_schema_and_keeps_to_its_tenant(db_manager: GraphDB) -> None:
+    graph = load_blarify_fixture(db_manager, "json", entity_id="user-a")
+    load_blarify_fixture(db_manager, "json", entity_id="user-b")
+    proc = _processor(db_manager, Recorder())
+    with pytest.raises(bl.AmbiguousTenantError):
+        proc.estimate(graph["root"])
+    frame = proc.estimate(graph["root"], schema=bl.GraphSchema.blarify(entity_id="user-b"))
+    assert int(frame["nodes"].iloc[0]) == 41 and int(frame["llm_calls"].iloc[0]) == 41
