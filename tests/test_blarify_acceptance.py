@@ -201,6 +201,10 @@ def test_several_tenants_and_none_chosen_is_a_value_error_naming_them(
     assert no_leftovers(db_manager)
     with pytest.raises(ValueError, match="user-b"):
         _proc(db_manager, llm).estimate(ROOT)
+    chosen = GraphSchema.blarify(entity_id="user-b", repo_id="json-b")
+    estimate = _proc(db_manager, llm).estimate(ROOT, scope="graph", schema=chosen)
+    assert int(estimate["nodes"].iloc[0]) == JSON_NODES, "estimate(schema=) keeps to the tenant"
+    assert graph_fingerprint(db_manager, documentation=True) == before
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
