@@ -131,10 +131,10 @@ def _loaded_root_hint(db: GraphDB, name: str, schema: GraphSchema) -> str | None
     """For a filesystem path (``~/src/json``, ``./json``, ``/home/me/json``): the root that
     loading it made (``/json``: a package's root is named by its folder), when the graph has
     it."""
-    on_disk = name.startswith(("~", ".")) or (name.startswith("/") and name.count("/") >= 2)
-    if not on_disk:
-        return None
-    folder = PurePosixPath(os.path.expanduser(name).rstrip("/")).name
+    local = os.path.expanduser(name)
+    if not name.startswith(("~", ".", "/")) or not os.path.exists(local):
+        return None  # not a path on this machine: nothing to suggest, no query
+    folder = PurePosixPath(local.rstrip("/")).name
     if not folder or f"/{folder}" == name:
         return None
     root = f"/{folder}"
