@@ -24,7 +24,16 @@ from .db import GraphDB
 
 __all__ = ["DOCUMENTATION_COLUMNS", "documentation", "export_markdown"]
 
-DOCUMENTATION_COLUMNS = ["path", "labels", "description", "model", "session_id", "updated_at"]
+DOCUMENTATION_COLUMNS = [
+    "path",
+    "labels",
+    "description",
+    "model",
+    "session_id",
+    "updated_at",
+    "ungrounded",
+    "grounded_ratio",
+]
 
 
 def _check_root(root_path: object) -> str:
@@ -39,7 +48,10 @@ def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:
 
 def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
     """One row per documented code node at or under ``root_path`` (``root/...`` and
-    ``root::...``): path, labels, description, model, session_id, updated_at (UTC)."""
+    ``root::...``): path, labels, description, model, session_id, updated_at (UTC),
+    ungrounded (the names the description uses that the code does not have; None for
+    documentation stored before the check) and grounded_ratio (found ÷ named; NaN when it
+    names nothing)."""
     rows = [
         {
             "path": r["path"],
@@ -52,12 +64,30 @@ def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
                 if r["updated_at"] is None
                 else datetime.fromtimestamp(int(r["updated_at"]) / 1000, UTC)
             ),
+            "ungrounded": _names(r.get("ungrounded")),
+            "grounded_ratio": r.get("grounded_ratio"),
         }
         for r in _rows(db, root_path)
     ]
     frame = pd.DataFrame(rows, columns=DOCUMENTATION_COLUMNS)
     frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
+    frame["grounded_ratio"] = frame["grounded_ratio"].astype("float64")
     return frame.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _names(value: object) -> list[str] | None:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else None
+
+
+def _grounding_note(row: dict[str, Any] | None) -> list[str]:
+    """The export's mark of a description that names what the code does not have."""
+    names = _names((row or {}).get("ungrounded"))
+    if not names:
+        return []
+    ratio = (row or {}).get("grounded_ratio")
+    share = f" (grounded {ratio:.0%})" if isinstance(ratio, int | float) else ""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return [f"> **Unverified names**{share}: {listed} do not appear in the code.", ""]
 
 
 # ---------------------------------------------------------------------------------- export
@@ -70,6 +100,7 @@ class _Page:
     path: str  # the code path it documents
     kind: str  # "folder" or "file"
     description: str | None = None
+    row: dict[str, Any] | None = None
     entries: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     children: list[str] = field(default_factory=list[str])
 
@@ -120,6 +151,7 @@ def export_markdown(db: GraphDB, root_path: str, out_dir: str | os.PathLike[str]
             page = pages.setdefault(path, _Page(path, kind))
             page.kind = kind
             page.description = r["description"]
+            page.row = r
     for path in sorted(pages):
         parent = posixpath.dirname(path)
         if path != root and parent in pages:
@@ -157,6 +189,7 @@ def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:
     lines = [f"# {_md(name)}", "", f"`{page.path}`", ""]
     if page.description:
         lines += [page.description.strip(), ""]
+        lines += _grounding_note(page.row)
     parent = pages.get(posixpath.dirname(page.path))
     if parent is not None and page.path != root:
         lines += [
@@ -179,4 +212,5 @@ def _render(root: str, page: _Page, pages: dict[str, _Page]) -> str:
         depth = min(qualified.count(".") + 2, 6)
         heading = f"{'#' * depth} {_md(qualified)} ({kind})"
         lines += [heading, "", str(entry["description"]).strip(), ""]
+        lines += _grounding_note(entry)
     return "\n".join(lines).rstrip() + "\n"

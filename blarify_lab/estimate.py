@@ -20,7 +20,8 @@ import pandas as pd
 from . import queries as q
 from .db import GraphDB
 from .graph import DependencyGraph
-from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .prompt_kinds import PromptSet
+from .prompts import CYCLE_MARK, ChildText, NodeContent
 from .usage import cost_usd, estimate_tokens
 
 __all__ = ["ESTIMATE_COLUMNS", "estimate_session"]
@@ -72,10 +73,12 @@ def estimate_session(
     reuse: bool,
     max_text_chars: int,
     prices: Mapping[str, float] | None,
+    prompts: PromptSet | None = None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
     (estimated) and ``cost_usd`` (NaN without prices) of a session from the node ``root_id``.
-    Writes nothing."""
+    Writes nothing. ``prompts`` are the processor's (``PromptSet()`` by default)."""
+    prompts = prompts or PromptSet()
     if scope == "graph":
         rows = db.run_query(q.graph_contents_query(), {})
         edges = _edges(db.run_query(q.graph_structure_query(relationship_type), {}))
@@ -106,20 +109,15 @@ def estimate_session(
             node = nodes[node_id]
             kids = graph.children.get(node_id, ())
             children = [ChildText(nodes[c].content.path, descriptions.get(c), None) for c in kids]
-            prompt = build_prompt(node.content, children, max_text_chars=max_text_chars)
+            rendered = prompts.render(node.content, children, max_text_chars=max_text_chars)
             knowable = not any(c in unknown for c in kids)
             stored = node.doc_description
-            if (
-                reuse
-                and knowable
-                and stored is not None
-                and node.doc_hash == input_hash(model, prompt)
-            ):
+            if reuse and knowable and stored is not None and node.doc_hash == rendered.hash(model):
                 cached += 1
                 description = stored
             else:
                 calls += 1
-                prompt_tokens += estimate_tokens(prompt)
+                prompt_tokens += estimate_tokens(rendered.text)
                 completion_tokens += (
                     estimate_tokens(stored) if stored else DEFAULT_COMPLETION_TOKENS
                 )

@@ -157,12 +157,16 @@ class OpenAIChat:
             api_key=key, base_url=base_url, timeout=timeout, max_retries=0
         )
 
-    def complete(self, prompt: str) -> Completion:
-        """One chat completion of ``prompt`` (as the user message), with the usage the server
-        reports (``estimated=False``), or an estimate when it reports none."""
+    def complete(self, prompt: str, *, system: str | None = None) -> Completion:
+        """One chat completion of ``prompt`` (as the user message, after ``system`` as the
+        system message when given), with the usage the server reports (``estimated=False``),
+        or an estimate when it reports none."""
+        messages = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
+            "messages": messages,
             "temperature": self.temperature,
         }
         if self.max_tokens is not None:
@@ -180,7 +184,8 @@ class OpenAIChat:
         completion_tokens = getattr(usage, "completion_tokens", None)
         if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
             return Completion(text, prompt_tokens, completion_tokens, estimated=False)
-        return Completion(text, estimate_tokens(prompt), estimate_tokens(text), estimated=True)
+        asked = estimate_tokens(prompt) + (estimate_tokens(system) if system else 0)
+        return Completion(text, asked, estimate_tokens(text), estimated=True)
 
     def get_completion(self, prompt: str) -> str:
         """The text of ``complete(prompt)``."""

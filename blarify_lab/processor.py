@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import queries as q
+from .asking import Asker, AskSettings, ground, grounding_fields
 from .checks import (
     check_money,
     check_path,
@@ -31,27 +32,17 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
-from .errors import BudgetExceededError, LLMCallError, NodeNotFoundError
+from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
-from .llm_calls import call_llm
 from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
-from .prompts import (
-    CYCLE_MARK,
-    DEFAULT_MAX_DESCRIPTION_CHARS,
-    DEFAULT_MAX_TEXT_CHARS,
-    ERROR_MARK,
-    NodeContent,
-    build_prompt,
-    clean_description,
-    error_description,
-    input_hash,
-)
+from .prompt_kinds import PromptSet, RenderedPrompt
+from .prompts import CYCLE_MARK, DEFAULT_MAX_DESCRIPTION_CHARS, DEFAULT_MAX_TEXT_CHARS, NodeContent
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .scheduler import Completions, Scheduler, SessionRun
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
-from .usage import cost_usd, validate_prices
+from .usage import validate_prices
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -75,6 +66,12 @@ class RecursiveDFSProcessor:
     ``process_node(path)`` gives every node of the session's scope a description built from
     the node itself and its children's descriptions, and returns the documentation of
     ``path``. All session state is removed when the call ends, however it ends.
+
+    Each kind of node is asked its own questions (``prompt_kinds.KIND_PROMPTS``; override some
+    with ``prompts={"FUNCTION": "... {body}", "SYSTEM": "..."}``, or pass
+    ``prompt_kinds.GENERIC_PROMPTS``). Every answer's names are checked against the node's
+    source and children (``grounding``); ``repair_ungrounded=n`` asks up to ``n`` more times
+    with the names that do not exist, keeping the better-grounded answer.
     """
 
     def __init__(
@@ -97,8 +94,11 @@ class RecursiveDFSProcessor:
         max_retries: int = 5,
         prices: Mapping[str, float] | None = None,
         max_cost_usd: float | None = None,
+        prompts: Mapping[str, str] | None = None,
+        repair_ungrounded: int = 0,
     ) -> None:
         check_whole(max_workers, "max_workers", 1)
+        check_whole(repair_ungrounded, "repair_ungrounded", 0)
         self.timeout = check_timeout(timeout)
         self.scope: q.Scope = check_scope(scope)
         self.heartbeat_interval = check_seconds(heartbeat_interval, "heartbeat_interval")
@@ -132,6 +132,15 @@ class RecursiveDFSProcessor:
         self.last_session: ProcessingSession | None = None
         self.model = model_identity(llm_provider)  # a stored description's author
         self._provider = as_llm_provider(llm_provider)
+        self.prompts = PromptSet(prompts)  # per kind (prompt_kinds.KIND_PROMPTS), overridable
+        self.repair_ungrounded = repair_ungrounded
+        self._asker = Asker(
+            self._provider,
+            llm_provider,
+            AskSettings(
+                max_retries, max_description_chars, self.prices, max_cost_usd, repair_ungrounded
+            ),
+        )
 
     # ------------------------------------------------------------------------------ public
     def process_node(
@@ -215,6 +224,7 @@ class RecursiveDFSProcessor:
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
             prices=self.prices,
+            prompts=self.prompts,
         )
 
     # ----------------------------------------------------------------------- session driver
@@ -336,74 +346,35 @@ class RecursiveDFSProcessor:
         if run.session.nodes[node_id].path != node_path:
             node_id = run.path_ids.get(node_path, node_id)
         children = run.children(node_id)
-        prompt = build_prompt(run.content[node_id], children, max_text_chars=self.max_text_chars)
-        made_from = input_hash(self.model, prompt)
+        content = run.content[node_id]
+        rendered = self.prompts.render(content, children, max_text_chars=self.max_text_chars)
+        made_from = rendered.hash(self.model)
         stored = run.stored.get(node_id)
         cached = stored is not None and stored[0] == made_from
+        paths = [c.path for c in children]
         if stored is not None and cached:
-            description = stored[1]
+            description, grounding = stored[1], ground(stored[1], content, paths)
         else:
-            description = self._ask(run, node_id, prompt)
+            description, grounding = self._asker.document(run, node_id, rendered, content, paths)
             if node_id not in run.errors:
                 run.made[node_id] = {
                     "node_id": node_id,
                     "description": description,
                     "input_hash": made_from,
                     "model": self.model,
+                    **grounding_fields(grounding),
                 }
+        if grounding is not None:
+            run.session.grounded(node_id, len(grounding.named), grounding.ungrounded)
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
 
-    def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
-        """The LLM's description of one node, paced by the session's rate limits and retried
-        on transient failures; ``[ERROR] ...`` (and the error noted) if it fails for good.
-        The answer is bounded and cleaned before it is kept."""
-        session = run.session
-        budget = self.max_cost_usd
-        if budget is not None and (session.cost_usd or 0.0) >= budget:
-            # spent: a node claimed before that, but not yet started, is not asked
-            raise BudgetExceededError(session.session_id, session.cost_usd or 0.0, budget)
-        session.called_llm()
-        try:
-            outcome = call_llm(
-                self._provider.complete,
-                prompt,
-                limiter=run.limiter,
-                max_retries=self.max_retries,
-                deadline=run.deadline,
-                cancel=run.cancel,
-            )
-        except LLMCallError as err:
-            session.used(node_id, attempts=err.attempts)
-            cause = err.__cause__ if err.__cause__ is not None else err
-            run.errors[node_id] = _failure(err, cause)
-            return f"{ERROR_MARK} {run.errors[node_id]}"
-        except Exception as err:  # cancelled while waiting for a rate limit, or a bug
-            session.used(node_id, attempts=1)
-            run.errors[node_id] = describe_error(err)
-            return error_description(err)
-        usage = outcome.completion
-        cost = None
-        if self.prices is not None:
-            cost = cost_usd(usage.prompt_tokens, usage.completion_tokens, self.prices)
-        session.used(
-            node_id,
-            attempts=outcome.attempts,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            estimated=usage.estimated,
-            cost_usd=cost,
-            waited_s=outcome.waited_s,
-        )
-        description = clean_description(usage.text, self.max_description_chars)
-        if not description.strip():
-            err = ValueError("the LLM provider returned an empty description")
-            run.errors[node_id] = describe_error(err)
-            return error_description(err)
-        return description
+    def _ask(self, run: SessionRun, node_id: int, rendered: RenderedPrompt) -> str:
+        """The LLM's description of one node (``asking.Asker.ask``)."""
+        return self._asker.ask(run, node_id, rendered)
 
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no
@@ -419,17 +390,6 @@ class RecursiveDFSProcessor:
         run = SessionRun(session, node_id, threading.Event(), queue.SimpleQueue())
         run.content[node_id] = NodeContent(node_path, labels, row["name"], row["text"])
         return run, node_id
-
-
-def _failure(err: LLMCallError, cause: BaseException) -> str:
-    """A failed call in one line: the original error, its HTTP status and how it ended."""
-    status = f" (HTTP {err.status_code})" if err.status_code else ""
-    tail = ""
-    if err.attempts > 1 or err.reason != "permanent":
-        reason = {"retries_exhausted": "retries exhausted", "deadline": "deadline reached"}
-        tail = f" [{err.attempts} attempts, {reason.get(err.reason, err.reason)}]"
-    message = " ".join((err.server_message or str(cause)).split())
-    return f"{type(cause).__name__}{status}: {message}{tail}"
 
 
 def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:

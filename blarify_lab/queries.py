@@ -167,7 +167,8 @@ def advance_session_query(session_id: str) -> str:
     """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
     claim ``$claim``.
 
-    ``$docs`` is a list of maps ``{node_id, description, input_hash, model}``: each code node
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, ungrounded,
+    grounded_ratio}`` (``grounding``: the names not found, found ÷ named): each code node
     gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second write,
     from this session or another, updates it) that ``DESCRIBES`` it; the code node itself is
     never changed. The other lists hold internal ids (each found by id, no scan). Claimed
@@ -182,6 +183,7 @@ def advance_session_query(session_id: str) -> str:
         f"MERGE (d)-[:{DESCRIBES}]->(n) "
         "SET d.description = doc.description, d.input_hash = doc.input_hash, "
         "d.model = doc.model, d.session_id = $session_id, d.updated_at = timestamp(), "
+        "d.ungrounded = doc.ungrounded, d.grounded_ratio = doc.grounded_ratio, "
         "d.node_path = n.path "
         "WITH count(*) AS saved "
         "UNWIND $completed AS node_id "
@@ -279,7 +281,8 @@ def documentation_query() -> str:
         "OR n.path STARTS WITH $file_prefix "
         "RETURN n.path AS path, labels(n) AS labels, n.name AS name, "
         "n.start_line AS start_line, d.description AS description, d.model AS model, "
-        "d.session_id AS session_id, d.updated_at AS updated_at "
+        "d.session_id AS session_id, d.updated_at AS updated_at, "
+        "d.ungrounded AS ungrounded, d.grounded_ratio AS grounded_ratio "
         "ORDER BY path"
     )
 

@@ -47,6 +47,8 @@ REPORT_COLUMNS = [
     "completion_tokens",
     "tokens_estimated",
     "cost_usd",
+    "ungrounded",
+    "grounded_ratio",
 ]
 STATE_COLOURS = {
     "pending": "#9e9e9e",
@@ -90,6 +92,10 @@ class RecordView(Protocol):
     def tokens_estimated(self) -> bool: ...
     @property
     def cost_usd(self) -> float | None: ...
+    @property
+    def ungrounded(self) -> tuple[str, ...] | None: ...
+    @property
+    def grounded_ratio(self) -> float | None: ...
 
 
 class SessionView(Protocol):
@@ -131,6 +137,8 @@ class SessionView(Protocol):
     def cost_usd(self) -> float | None: ...
     @property
     def rate_wait_s(self) -> float: ...
+    @property
+    def grounded_ratio(self) -> float | None: ...
 
 
 # ------------------------------------------------------------------------------ DataFrames
@@ -161,6 +169,8 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "completion_tokens": r.completion_tokens,
             "tokens_estimated": r.tokens_estimated,
             "cost_usd": r.cost_usd,
+            "ungrounded": None if r.ungrounded is None else list(r.ungrounded),
+            "grounded_ratio": r.grounded_ratio,
         }
         for r in list(session.nodes.values())
     ]
@@ -174,6 +184,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
     for col in ("attempts", "prompt_tokens", "completion_tokens"):
         frame[col] = frame[col].astype("int64")
     frame["cost_usd"] = frame["cost_usd"].astype("float64")
+    frame["grounded_ratio"] = frame["grounded_ratio"].astype("float64")
     return frame.sort_values(["finished_at", "path"], na_position="last").reset_index(drop=True)
 
 
@@ -201,6 +212,7 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "completion_tokens": session.completion_tokens,
                 "cost_usd": session.cost_usd if session.cost_usd is not None else float("nan"),
                 "rate_wait_s": round(session.rate_wait_s, 3),
+                "grounded_ratio": _or_nan(session.grounded_ratio),
                 "scope": session.scope,
                 "outside_subtree": session.outside_subtree,
                 "wall_s": round(wall, 3),
@@ -216,6 +228,10 @@ def session_summary(session: SessionView) -> pd.DataFrame:
             }
         ]
     ).set_index("session_id")
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 # ------------------------------------------------------------------------------------ HTML
@@ -240,6 +256,7 @@ class Snapshot:
     cost_usd: float | None = None
     retries: int = 0
     rate_wait_s: float = 0.0
+    grounded_ratio: float | None = None  # found / named over the descriptions so far
 
 
 def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
@@ -265,6 +282,7 @@ def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
         cost_usd=session.cost_usd,
         retries=session.retries,
         rate_wait_s=session.rate_wait_s,
+        grounded_ratio=session.grounded_ratio,
     )
 
 
@@ -284,10 +302,11 @@ def stats_line(snap: Snapshot) -> str:
     waits = ""
     if snap.retries or snap.rate_wait_s >= 0.05:
         waits = f", {snap.retries} retries, {snap.rate_wait_s:.1f} s rate-limited"
+    grounded = "" if snap.grounded_ratio is None else f", grounded {snap.grounded_ratio:.0%}"
     return (
         f"elapsed {format_duration(snap.elapsed_s)}, {snap.throughput:.1f} nodes/s, "
         f"ETA {format_duration(snap.eta_s)}, {snap.llm_calls} LLM calls, "
-        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}, "
+        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}{grounded}, "
         f"cycles {snap.counts['cycles']}"
     )
 
