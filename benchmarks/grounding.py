@@ -109,20 +109,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Grounding of a real small model's documentation")
     parser.add_argument("--limit", type=int, default=None, help="document one file only")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--run", choices=[name for name, _ in RUNS], help="one run only, saved for --report"
+    )
+    parser.add_argument("--report", action="store_true", help="the table from saved runs")
     args = parser.parse_args()
+    suffix = "" if args.limit is None else "_quick"
+    if args.report:
+        _report([json.loads(_saved(n, suffix).read_text()) for n, _ in RUNS], args, suffix)
+        return
     reason = RealModelServer.missing()
     if reason is not None:
         raise SystemExit(f"cannot run: {reason}")
     results = []
     with RealModelServer(threads=args.threads) as server:
         for name, options in RUNS:
+            if args.run is not None and name != args.run:
+                continue
             result = run(name, options, server, args.limit)
             print(
                 f"{name}: grounded {result['grounded_ratio']}, {result['llm_calls']} calls, "
                 f"{result['wall_s']:.0f} s",
                 flush=True,
             )
+            RESULTS.mkdir(exist_ok=True)
+            _saved(name, suffix).write_text(json.dumps(result, indent=1) + "\n")
             results.append(result)
+    if args.run is None:
+        _report(results, args, suffix)
+
+
+def _saved(name: str, suffix: str) -> Path:
+    return RESULTS / f"grounding_run_{name.replace(' ', '_').replace('+', 'and')}{suffix}.json"
+
+
+def _report(results: list[dict[str, Any]], args: argparse.Namespace, suffix: str) -> None:
     lines = [
         "# Grounding of a real small model's documentation",
         "",
@@ -141,8 +162,6 @@ def main() -> None:
             f"{r['llm_calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | "
             f"{r['wall_s']:.0f} |"
         )
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "" if args.limit is None else "_quick"
     (RESULTS / f"grounding{suffix}.md").write_text("\n".join(lines) + "\n")
     dump = [d for r in results for d in r["descriptions"]]
     (RESULTS / f"grounding_descriptions{suffix}.json").write_text(json.dumps(dump, indent=1) + "\n")
