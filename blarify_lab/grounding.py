@@ -49,7 +49,7 @@ __all__ = [
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _IDENT_RE = re.compile(_IDENT)
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
-_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)(?:^```|\Z)", re.S | re.M)  # cut answers: to the end
 _DOTTED = re.compile(rf"(?<![\w.]){_IDENT}(?:\.{_IDENT})+(?![\w(])")
 _CALL = re.compile(rf"(?<![\w.])({_IDENT}(?:\.{_IDENT})*)\(")
 _WORD = re.compile(rf"(?<![\w.]){_IDENT}(?![\w.]\w)")
@@ -145,10 +145,13 @@ def _span_names(code: str) -> list[str]:
     """The names of a code span or block: its Python names (dotted names kept whole), not the
     words of its comments and strings; by a plain pattern when it is not Python."""
     names: list[str] = []
+    tokens: list[tokenize.TokenInfo] = []
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            tokens.append(tok)
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        tokens = []
+        if len(tokens) < 2:  # not Python at all: by the plain pattern below
+            tokens = []
     if tokens:
         for i, tok in enumerate(tokens):
             if tok.type != tokenize.NAME:
