@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
 import blarify_lab as bl
+from blarify_lab.grounding import check_grounding
 from blarify_lab.openai_chat import OpenAIChat
 from blarify_lab.prompt_kinds import GENERIC_PROMPTS
 from tests.real_model_server import RealModelServer
@@ -158,7 +159,23 @@ def _saved(name: str, suffix: str) -> Path:
     return RESULTS / f"grounding_run_{name.replace(' ', '_').replace('+', 'and')}{suffix}.json"
 
 
+def _rescore(result: dict[str, Any]) -> None:
+    """The ratio and flags by the current checker, from the stored descriptions (so that runs
+    made while the checker changed are scored alike)."""
+    named = found = flagged = 0
+    for d in result["descriptions"]:
+        g = check_grounding(d["description"] or "", d["source"], d["children"], node_path=d["path"])
+        d["ungrounded"] = list(g.ungrounded)
+        named += len(g.named)
+        found += len(g.named) - len(g.ungrounded)
+        flagged += bool(g.ungrounded)
+    result.update(grounded_ratio=found / named if named else None, names=named)
+    result["nodes_flagged"] = flagged
+
+
 def _report(results: list[dict[str, Any]], args: argparse.Namespace, suffix: str) -> None:
+    for result in results:
+        _rescore(result)
     lines = [
         "# Grounding of a real small model's documentation",
         "",

@@ -79,7 +79,7 @@ _BUILTINS = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(key
 _TEXT_TOKENS = frozenset(
     {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
 )
-_COMMON_CODE = frozenset({"self", "cls", "args", "kwargs", "__init__", "__name__", "__main__"})
+_COMMON_CODE = frozenset({"self", "cls", "__init__", "__name__", "__main__"})
 
 
 @dataclass(frozen=True, slots=True)
