@@ -58,10 +58,11 @@ def run(
     server: RealModelServer,
     roots: list[str] | None,
     max_tokens: int,
+    package_name: str = "json",
 ) -> dict[str, Any]:
-    import json as stdlib_json
+    import importlib
 
-    package = Path(stdlib_json.__file__).parent
+    package = Path(str(importlib.import_module(package_name).__file__)).parent
     db = bl.connect(temporary=True, graph=f"grounding_{name.replace(' ', '_').replace('+', 'r')}")
     bl.load_python_package(db, package, progress=False)
     targets = [f"/{package.name}/{r}" for r in roots] if roots else [f"/{package.name}"]
@@ -124,13 +125,15 @@ def main() -> None:
         "--roots", nargs="*", default=None, help="files of json to document (default: all)"
     )
     parser.add_argument("--max-tokens", type=int, default=100)
+    parser.add_argument("--package", default="json", help="a standard-library package")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--run", choices=[name for name, _ in RUNS], help="one run only, saved for --report"
     )
     parser.add_argument("--report", action="store_true", help="the table from saved runs")
     args = parser.parse_args()
-    suffix = "" if not args.roots else "_" + "_".join(r.replace(".py", "") for r in args.roots)
+    parts = [p.replace(".py", "") for p in args.roots or []]
+    suffix = "".join(f"_{p}" for p in ([] if args.package == "json" else [args.package]) + parts)
     if args.report:
         _report([json.loads(_saved(n, suffix).read_text()) for n, _ in RUNS], args, suffix)
         return
@@ -142,7 +145,7 @@ def main() -> None:
         for name, options in RUNS:
             if args.run is not None and name != args.run:
                 continue
-            result = run(name, options, server, args.roots, args.max_tokens)
+            result = run(name, options, server, args.roots, args.max_tokens, args.package)
             print(
                 f"{name}: grounded {result['grounded_ratio']}, {result['llm_calls']} calls, "
                 f"{result['wall_s']:.0f} s",

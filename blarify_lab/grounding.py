@@ -49,7 +49,8 @@ __all__ = [
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _IDENT_RE = re.compile(_IDENT)
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
-_FENCE = re.compile(r"^```[^\n]*\n(.*?)(?:^```|\Z)", re.S | re.M)  # cut answers: to the end
+# A fenced block; one cut short by the answer's end counts when it names its language.
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```|^```[A-Za-z][^\n]*\n(.*)\Z", re.S | re.M)
 _DOTTED = re.compile(rf"(?<![\w.]){_IDENT}(?:\.{_IDENT})+(?![\w(])")
 _CALL = re.compile(rf"(?<![\w.])({_IDENT}(?:\.{_IDENT})*)\(")
 _WORD = re.compile(rf"(?<![\w.]){_IDENT}(?![\w.]\w)")
@@ -176,7 +177,7 @@ def named_identifiers(description: str) -> list[str]:
     rest: list[str] = []
     pos = 0
     spans = sorted(
-        [(m.start(), m.end(), m[1]) for m in _FENCE.finditer(description)]
+        [(m.start(), m.end(), m[1] or m[2] or "") for m in _FENCE.finditer(description)]
         + [
             (m.start(), m.end(), m[2])
             for m in _CODE_SPAN.finditer(_FENCE.sub(lambda f: " " * len(f[0]), description))

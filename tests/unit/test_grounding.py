@@ -93,3 +93,11 @@ def test_session_ratio_counts_names_not_nodes() -> None:
     assert session_ratio([a, b, None, Grounding()]) == pytest.approx(3 / 5)
     assert session_ratio([None, Grounding()]) is None
     assert not math.isnan(session_ratio([a]) or 0.0)
+
+
+def test_a_block_cut_short_is_code_only_when_it_names_its_language() -> None:
+    cut = "```python\ndef decode(self, s, sep_keys=None):\n    # Import the helpers\n    return s[idx"
+    assert named_identifiers(cut) == ["decode", "sep_keys", "idx"]
+    stray = "```\n\nThe code is designed to call `_iterencode_list`."
+    assert named_identifiers(stray) == ["_iterencode_list"]
+    assert named_identifiers("Parses `YYYY-MM-DD` dates.") == []
