@@ -31,6 +31,7 @@ DOCUMENTATION_COLUMNS = [
     "model",
     "session_id",
     "updated_at",
+    "truncated",
     "ungrounded",
     "grounded_ratio",
 ]
@@ -48,16 +49,17 @@ def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:
 
 def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
     """One row per documented code node at or under ``root_path`` (``root/...`` and
-    ``root::...``): path, labels, description, model, session_id, updated_at (UTC),
-    ungrounded (the names the description uses that the code does not have; None for
-    documentation stored before the check) and grounded_ratio (found ÷ named; NaN when it
-    names nothing)."""
+    ``root::...``): path, labels, description, model, session_id, updated_at (UTC), truncated
+    (the answer was cut short: it is asked again on the next run), ungrounded (the names the
+    description uses that the code does not have; None for documentation stored before the
+    check) and grounded_ratio (found ÷ named; NaN when it names nothing)."""
     rows = [
         {
             "path": r["path"],
             "labels": ",".join(str(label) for label in r["labels"]),
             "description": r["description"],
             "model": r["model"],
+            "truncated": r.get("truncated") is True,
             "session_id": r["session_id"],
             "updated_at": (
                 None

@@ -90,7 +90,8 @@ def estimate_session(
     for row in rows:
         labels = tuple(str(label) for label in row["labels"])
         content = NodeContent(str(row["path"]), labels, row["name"], row["text"])
-        node = _Node(content, row["doc_hash"], row["doc_description"])
+        doc_hash = None if row.get("doc_truncated") is True else row["doc_hash"]  # asked again
+        node = _Node(content, doc_hash, row["doc_description"])
         nodes.setdefault(int(row["node_id"]), node)
     graph = DependencyGraph(
         ((p, [c for c in kids if c in nodes]) for p, kids in edges if p in nodes), nodes

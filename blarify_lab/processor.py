@@ -21,7 +21,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import queries as q
-from .asking import Asker, AskSettings, ground, grounding_fields
+from .asking import Asker, ground, grounding_fields
+from .budget import CallBudget
 from .checks import (
     check_money,
     check_path,
@@ -35,11 +36,13 @@ from .deadline import query_deadline
 from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
+from .node_call import CallSettings
 from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
 from .prompt_kinds import PromptSet, RenderedPrompt
 from .prompts import CYCLE_MARK, DEFAULT_MAX_DESCRIPTION_CHARS, DEFAULT_MAX_TEXT_CHARS, NodeContent
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
+from .retries import DEFAULT_MAX_RETRY_WAIT_S
 from .scheduler import Completions, Scheduler, SessionRun
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
 from .usage import validate_prices
@@ -94,6 +97,7 @@ class RecursiveDFSProcessor:
         max_retries: int = 5,
         prices: Mapping[str, float] | None = None,
         max_cost_usd: float | None = None,
+        max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
         prompts: Mapping[str, str] | None = None,
         repair_ungrounded: int = 0,
     ) -> None:
@@ -105,6 +109,7 @@ class RecursiveDFSProcessor:
         check_whole(max_text_chars, "max_text_chars", 200)
         check_whole(max_description_chars, "max_description_chars", 100)
         check_whole(max_retries, "max_retries", 0)
+        self.max_retry_wait_s = check_seconds(max_retry_wait_s, "max_retry_wait_s")
         RateLimiter(requests_per_minute, tokens_per_minute)  # validates both limits
         self.prices = None if prices is None else validate_prices(prices)
         if max_cost_usd is not None:
@@ -130,17 +135,18 @@ class RecursiveDFSProcessor:
         self.max_text_chars = max_text_chars
         self.max_description_chars = max_description_chars
         self.last_session: ProcessingSession | None = None
+        self._provider = as_llm_provider(llm_provider)  # TypeError first: not a provider
         self.model = model_identity(llm_provider)  # a stored description's author
-        self._provider = as_llm_provider(llm_provider)
         self.prompts = PromptSet(prompts)  # per kind (prompt_kinds.KIND_PROMPTS), overridable
         self.repair_ungrounded = repair_ungrounded
-        self._asker = Asker(
-            self._provider,
-            llm_provider,
-            AskSettings(
-                max_retries, max_description_chars, self.prices, max_cost_usd, repair_ungrounded
-            ),
-        )
+        self._asker = Asker(self._provider, llm_provider, repair_ungrounded)
+
+    @property
+    def reuse_identity(self) -> str:
+        """What a stored description must have been made with, besides its prompt, to be
+        reused: the model's identity (its endpoint and generation settings included) and
+        ``max_description_chars``."""
+        return f"{self.model} [max_description_chars={self.max_description_chars}]"
 
     # ------------------------------------------------------------------------------ public
     def process_node(
@@ -220,7 +226,7 @@ class RecursiveDFSProcessor:
             relationship_type=(
                 self.hierarchy_relationship if use_hierarchy else self.call_relationship
             ),
-            model=self.model,
+            model=self.reuse_identity,
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
             prices=self.prices,
@@ -282,6 +288,8 @@ class RecursiveDFSProcessor:
         run.reuse = self.save_documentation and not session.force
         run.deadline = deadline
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
+        if self.max_cost_usd is not None:
+            run.budget = CallBudget(self.max_cost_usd)
         mode = self.progress if progress is None else progress
         with session_lifecycle(
             self.db_manager,
@@ -348,20 +356,23 @@ class RecursiveDFSProcessor:
         children = run.children(node_id)
         content = run.content[node_id]
         rendered = self.prompts.render(content, children, max_text_chars=self.max_text_chars)
-        made_from = rendered.hash(self.model)
+        made_from = rendered.hash(self.reuse_identity)
         stored = run.stored.get(node_id)
         cached = stored is not None and stored[0] == made_from
         paths = [c.path for c in children]
         if stored is not None and cached:
             description, grounding = stored[1], ground(stored[1], content, paths)
         else:
-            description, grounding = self._asker.document(run, node_id, rendered, content, paths)
+            description, truncated, grounding = self._asker.document(
+                run, node_id, rendered, content, paths, self._call_settings()
+            )
             if node_id not in run.errors:
                 run.made[node_id] = {
                     "node_id": node_id,
                     "description": description,
                     "input_hash": made_from,
                     "model": self.model,
+                    "truncated": truncated,
                     **grounding_fields(grounding),
                 }
         if grounding is not None:
@@ -372,9 +383,25 @@ class RecursiveDFSProcessor:
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
 
-    def _ask(self, run: SessionRun, node_id: int, rendered: RenderedPrompt) -> str:
-        """The LLM's description of one node (``asking.Asker.ask``)."""
-        return self._asker.ask(run, node_id, rendered)
+    def _ask(self, run: SessionRun, node_id: int, rendered: RenderedPrompt) -> tuple[str, bool]:
+        """The LLM's description of one node and whether it was cut short
+        (``node_call.ask_llm``, the system message in its own role)."""
+        return self._asker.ask(run, node_id, rendered, self._call_settings())
+
+    def _call_settings(self) -> CallSettings:
+        return CallSettings(
+            max_retries=self.max_retries,
+            max_retry_wait_s=self._max_retry_wait_s(),
+            prices=self.prices,
+            max_description_chars=self.max_description_chars,
+        )
+
+    def _max_retry_wait_s(self) -> float:
+        """The processor's ``max_retry_wait_s``, or the provider's when it asks for less."""
+        own = getattr(self.llm_provider, "max_retry_wait_s", None)
+        if isinstance(own, int | float) and not isinstance(own, bool) and own >= 0:
+            return min(self.max_retry_wait_s, float(own))
+        return self.max_retry_wait_s
 
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no

@@ -167,13 +167,14 @@ def advance_session_query(session_id: str) -> str:
     """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
     claim ``$claim``.
 
-    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, ungrounded,
-    grounded_ratio}`` (``grounding``: the names not found, found ÷ named): each code node
-    gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second write,
-    from this session or another, updates it) that ``DESCRIBES`` it; the code node itself is
-    never changed. The other lists hold internal ids (each found by id, no scan). Claimed
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated,
+    ungrounded, grounded_ratio}`` (``grounding``: the names not found, found ÷ named): each
+    code node gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second
+    write, from this session or another, updates it) that ``DESCRIBES`` it; the code node itself
+    is never changed. The other lists hold internal ids (each found by id, no scan). Claimed
     nodes move from ``pending`` to ``in_progress`` and come back with what a prompt needs and
-    their stored documentation (``doc_hash``, ``doc_description``; null when there is none).
+    their stored documentation (``doc_hash``, ``doc_description``, ``doc_truncated``: null if
+    none; a truncated answer is never reused).
     """
     prop = status_property(session_id)
     return (
@@ -182,7 +183,8 @@ def advance_session_query(session_id: str) -> str:
         f"MERGE (d:{DOCUMENTATION_LABEL} {{node_id: key}}) "
         f"MERGE (d)-[:{DESCRIBES}]->(n) "
         "SET d.description = doc.description, d.input_hash = doc.input_hash, "
-        "d.model = doc.model, d.session_id = $session_id, d.updated_at = timestamp(), "
+        "d.model = doc.model, d.truncated = doc.truncated, d.session_id = $session_id, "
+        "d.updated_at = timestamp(), "
         "d.ungrounded = doc.ungrounded, d.grounded_ratio = doc.grounded_ratio, "
         "d.node_path = n.path "
         "WITH count(*) AS saved "
@@ -198,7 +200,8 @@ def advance_session_query(session_id: str) -> str:
         "WITH n "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
+        "d.truncated AS doc_truncated"
     )
 
 
@@ -237,7 +240,8 @@ def graph_contents_query() -> str:
         f"MATCH (n) WHERE {_in_scope('n')} "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
+        "d.truncated AS doc_truncated"
     )
 
 
@@ -247,7 +251,8 @@ def nodes_contents_query() -> str:
         f"UNWIND $node_ids AS node_id MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
+        "d.truncated AS doc_truncated"
     )
 
 
@@ -281,7 +286,7 @@ def documentation_query() -> str:
         "OR n.path STARTS WITH $file_prefix "
         "RETURN n.path AS path, labels(n) AS labels, n.name AS name, "
         "n.start_line AS start_line, d.description AS description, d.model AS model, "
-        "d.session_id AS session_id, d.updated_at AS updated_at, "
+        "d.truncated AS truncated, d.session_id AS session_id, d.updated_at AS updated_at, "
         "d.ungrounded AS ungrounded, d.grounded_ratio AS grounded_ratio "
         "ORDER BY path"
     )

@@ -47,6 +47,7 @@ REPORT_COLUMNS = [
     "completion_tokens",
     "tokens_estimated",
     "cost_usd",
+    "truncated",
     "ungrounded",
     "grounded_ratio",
 ]
@@ -92,6 +93,8 @@ class RecordView(Protocol):
     def tokens_estimated(self) -> bool: ...
     @property
     def cost_usd(self) -> float | None: ...
+    @property
+    def truncated(self) -> bool: ...
     @property
     def ungrounded(self) -> tuple[str, ...] | None: ...
     @property
@@ -169,6 +172,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "completion_tokens": r.completion_tokens,
             "tokens_estimated": r.tokens_estimated,
             "cost_usd": r.cost_usd,
+            "truncated": r.truncated,
             "ungrounded": None if r.ungrounded is None else list(r.ungrounded),
             "grounded_ratio": r.grounded_ratio,
         }
@@ -181,6 +185,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
     frame["cycle"] = frame["cycle"].astype(bool)
     frame["cached"] = frame["cached"].astype(bool)
     frame["tokens_estimated"] = frame["tokens_estimated"].astype(bool)
+    frame["truncated"] = frame["truncated"].astype(bool)
     for col in ("attempts", "prompt_tokens", "completion_tokens"):
         frame[col] = frame[col].astype("int64")
     frame["cost_usd"] = frame["cost_usd"].astype("float64")

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from . import queries as q
+from .budget import CallBudget
 from .db import GraphDB
 from .errors import (
     BudgetExceededError,
@@ -67,6 +68,7 @@ class SessionRun:
     last_flush: float = 0.0
     # durable documentation: what the graph holds for claimed nodes, and what to write
     limiter: RateLimiter | None = None  # the session's LLM pacing, shared by its workers
+    budget: CallBudget | None = None  # the session's max_cost_usd, reserved call by call
     deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
@@ -344,7 +346,13 @@ class Scheduler:
             if node_id in run.content:  # a second row for one node: never expected
                 continue
             doc_hash, doc_description = row.get("doc_hash"), row.get("doc_description")
-            if run.reuse and isinstance(doc_hash, str) and isinstance(doc_description, str):
+            finished = row.get("doc_truncated") is not True  # a cut-short answer: ask again
+            if (
+                run.reuse
+                and finished
+                and isinstance(doc_hash, str)
+                and isinstance(doc_description, str)
+            ):
                 run.stored[node_id] = (doc_hash, doc_description)
             path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])

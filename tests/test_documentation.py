@@ -253,6 +253,7 @@ def test_documentation_frame_lists_what_is_stored_under_a_root(db_manager: Graph
         "model",
         "session_id",
         "updated_at",
+        "truncated",
         "ungrounded",
         "grounded_ratio",
     ]

@@ -96,7 +96,9 @@ def test_session_ratio_counts_names_not_nodes() -> None:
 
 
 def test_a_block_cut_short_is_code_only_when_it_names_its_language() -> None:
-    cut = "```python\ndef decode(self, s, sep_keys=None):\n    # Import the helpers\n    return s[idx"
+    cut = (
+        "```python\ndef decode(self, s, sep_keys=None):\n    # Import the helpers\n    return s[idx"
+    )
     assert named_identifiers(cut) == ["decode", "sep_keys", "idx"]
     stray = "```\n\nThe code is designed to call `_iterencode_list`."
     assert named_identifiers(stray) == ["_iterencode_list"]
