@@ -81,6 +81,8 @@ _TEXT_TOKENS = frozenset(
     {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
 )
 _COMMON_CODE = frozenset({"self", "cls", "__init__", "__name__", "__main__"})
+# The headings of the prompt itself (prompts.build_prompt), which a model may echo.
+_PROMPT_WORDS = frozenset({"Path", "Labels", "Name", "Source", "Children", "Node"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,9 @@ class Grounding:
 
 def _skip(name: str) -> bool:
     last = name.rsplit(".", 1)[-1]
-    if name in _BUILTINS or name in _COMMON_CODE or name.lower() in _ENGLISH:
+    if name in _BUILTINS or name in _COMMON_CODE or name in _PROMPT_WORDS:
+        return True
+    if name.lower() in _ENGLISH:
         return True
     if "." in name:
         parts = name.split(".")
