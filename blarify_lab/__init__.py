@@ -16,14 +16,18 @@ The public API is the names below; everything else is importable from its module
 from typing import TYPE_CHECKING, Any
 
 from .db import connect
-from .documentation import documentation
+from .documentation import documentation, export_markdown
 from .errors import (
+    AmbiguousNodeError,
+    AmbiguousTenantError,
     BlarifyLabError,
     BudgetExceededError,
     DatabaseUnavailableError,
     NodeNotFoundError,
     SessionCancelled,
     SessionCleanupError,
+    SessionNotFoundError,
+    SourceConflictError,
 )
 from .handles import SessionHandle
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
@@ -31,6 +35,7 @@ from .llm import ExtractiveSummarizer
 from .loader import load_python_package
 from .openai_chat import OpenAIChat
 from .processor import RecursiveDFSProcessor
+from .schema import GraphSchema
 from .session import ProcessingSession
 
 if TYPE_CHECKING:
@@ -67,10 +72,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AmbiguousNodeError",
+    "AmbiguousTenantError",
     "BlarifyLabError",
     "BudgetExceededError",
     "DatabaseUnavailableError",
     "ExtractiveSummarizer",
+    "GraphSchema",
     "NodeNotFoundError",
     "OpenAIChat",
     "ProcessingSession",
@@ -79,11 +87,14 @@ __all__ = [
     "SessionCleanupError",
     "SessionDashboard",
     "SessionHandle",
+    "SessionNotFoundError",
+    "SourceConflictError",
     "__version__",
     "cleanup_leftovers",
     "cleanup_session",
     "connect",
     "documentation",
+    "export_markdown",
     "list_sessions",
     "load_python_package",
 ]

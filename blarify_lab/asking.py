@@ -25,11 +25,11 @@ from .grounding import Grounding, check_grounding
 from .llm import LLMAdapter
 from .node_call import CallSettings, ask_llm
 from .prompt_kinds import RenderedPrompt
-from .prompts import NodeContent
+from .prompts import ChildText, NodeContent
 from .scheduler import SessionRun
 from .usage import Completion
 
-__all__ = ["Asker", "ground", "grounding_fields", "repair_prompt"]
+__all__ = ["Asker", "ground", "grounding_fields", "made_doc", "repair_prompt"]
 
 
 def repair_prompt(
@@ -138,3 +138,26 @@ def grounding_fields(grounding: Grounding | None) -> dict[str, object]:
     if grounding is None:
         return {"ungrounded": [], "grounded_ratio": None}
     return {"ungrounded": list(grounding.ungrounded), "grounded_ratio": grounding.ratio}
+
+
+def made_doc(
+    node_id: int,
+    description: str,
+    made_from: str,
+    model: str,
+    children: Sequence[ChildText],
+    truncated: bool = False,
+    grounding: Grounding | None = None,
+) -> dict[str, object]:
+    """What storing one node's description writes (``advance_session_query``'s ``$docs``;
+    ``truncated``: the answer was cut short, so it is asked again next time; the grounding's
+    ``ungrounded`` and ``grounded_ratio``)."""
+    return {
+        "node_id": node_id,
+        "description": description,
+        "input_hash": made_from,
+        "model": model,
+        "truncated": truncated,
+        "info_type": "parent_analysis" if children else "leaf_analysis",
+        **grounding_fields(grounding),
+    }

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
+from .detection import schema_named
+from .errors import SessionNotFoundError
 from .processes import local_process_alive
 from .registry import (
     CLEANUP_BATCH_SIZE,
@@ -29,6 +32,7 @@ from .registry import (
     remove_session_traces,
     running_here,
 )
+from .schema import GraphSchema
 
 __all__ = [
     "SESSION_COLUMNS",
@@ -46,6 +50,7 @@ SESSION_COLUMNS = [
     "session_id",
     "state",
     "root_path",
+    "tenant",
     "started_at",
     "heartbeat_age_s",
     "host",
@@ -121,8 +126,17 @@ def _judge_registry(
     return ("active" if age <= limit else "stale"), age, None
 
 
-def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = None) -> pd.DataFrame:
+def list_sessions(
+    db: GraphDB,
+    stale_after: float | str | timedelta | None = None,
+    *,
+    schema: GraphSchema | str | None = None,
+) -> pd.DataFrame:
     """One row per session found in the graph, from registry nodes and status keys alike.
+
+    ``tenant`` is the tenant a session keeps to (blarify graphs). With a ``schema`` that
+    names a tenant, the registered sessions of other tenants are left out (a session known
+    only by its status keys is always shown: it cannot be told apart).
 
     ``state`` is ``active`` while the session runs: on this host, while the process that
     registered it is alive (paused or busy alike, whatever its heartbeat) and, when that is
@@ -152,6 +166,7 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
             "session_id": sid,
             "state": state,
             "root_path": s.get("root_path"),
+            "tenant": s.get("tenant"),
             "started_at": _ms_to_datetime(started) if state != "invalid" else None,
             "heartbeat_age_s": age,
             "host": s.get("host"),
@@ -193,6 +208,10 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     frame["heartbeat_age_s"] = frame["heartbeat_age_s"].astype("float64")
     frame["reason"] = frame["reason"].astype("object").where(frame["reason"].notna(), None)
+    chosen = schema_named(schema)
+    if chosen is not None and chosen.tenant_label is not None:
+        other = frame["tenant"].notna() & (frame["tenant"] != chosen.tenant_label)
+        frame = frame.loc[~other]
     frame = frame.sort_values(["state", "session_id"], kind="stable")
     return frame.reset_index(drop=True)
 
@@ -206,14 +225,29 @@ def cleanup_session(db: GraphDB, session_id: str) -> int:
     the registry nodes whose ``session_id`` is ``<suffix>`` are deleted. Validated before any
     query runs. Removing a session that is still running makes that run fail; check
     ``list_sessions`` first. Stored documentation is never touched.
+
+    An id with no trace at all (no node carries its property, no registry node has it)
+    raises ``SessionNotFoundError``, a ``LookupError``: a typo is never reported as a
+    cleanup of 0 nodes. A registered session that marked no node returns 0.
     """
     if isinstance(session_id, str) and session_id.startswith(q.STATUS_PREFIX):
         suffix = session_id[len(q.STATUS_PREFIX) :]
-        if q.SESSION_ID_PATTERN.fullmatch(suffix) is not None:
-            return remove_session_traces(db, suffix)
-        return _remove_malformed(db, q.validate_status_suffix(suffix))
-    q.validate_session_id(session_id)
-    return remove_session_traces(db, session_id)
+        if q.SESSION_ID_PATTERN.fullmatch(suffix) is None:
+            q.validate_status_suffix(suffix)
+            return _cleaned(db, session_id, suffix, lambda: _remove_malformed(db, suffix))
+        session_id = suffix
+    sid = q.validate_session_id(session_id)
+    return _cleaned(db, sid, sid, lambda: remove_session_traces(db, sid))
+
+
+def _cleaned(db: GraphDB, shown: str, registry_id: str, remove: Callable[[], int]) -> int:
+    """``remove()``, or ``SessionNotFoundError`` when it found nothing to remove."""
+    rows = db.run_query(q.list_registered_sessions_query(), {})
+    registered = any(dict(r["session"]).get("session_id") == registry_id for r in rows)
+    removed = remove()
+    if removed == 0 and not registered:
+        raise SessionNotFoundError(shown)
+    return removed
 
 
 def _remove_malformed(db: GraphDB, suffix: str, batch_size: int = CLEANUP_BATCH_SIZE) -> int:

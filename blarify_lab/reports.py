@@ -125,6 +125,10 @@ class SessionView(Protocol):
     @property
     def scope(self) -> str: ...
     @property
+    def schema(self) -> str: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
     def llm_calls(self) -> int: ...
     @property
     def cached(self) -> int: ...
@@ -219,6 +223,8 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "rate_wait_s": round(session.rate_wait_s, 3),
                 "grounded_ratio": _or_nan(session.grounded_ratio),
                 "scope": session.scope,
+                "schema": session.schema,
+                "tenant": session.tenant,
                 "outside_subtree": session.outside_subtree,
                 "wall_s": round(wall, 3),
                 "nodes_per_s": round(finished / wall, 2) if wall > 0 else float("nan"),
