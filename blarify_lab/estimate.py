@@ -21,7 +21,8 @@ from . import queries as q
 from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph
-from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .prompt_kinds import PromptSet
+from .prompts import CYCLE_MARK, ChildText, NodeContent
 from .schema import GraphSchema
 from .usage import cost_usd, estimate_tokens
 
@@ -84,10 +85,12 @@ def estimate_session(
     max_text_chars: int,
     prices: Mapping[str, float] | None,
     schema: GraphSchema | None = None,
+    prompts: PromptSet | None = None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
     (estimated) and ``cost_usd`` (NaN without prices) of a session from the node ``root_id``.
-    Writes nothing."""
+    Writes nothing. ``prompts`` are the processor's (``PromptSet()`` by default)."""
+    prompts = prompts or PromptSet()
     schema = schema or GraphSchema()
     params = schema.params()
     if scope == "graph":
@@ -122,20 +125,15 @@ def estimate_session(
             node = nodes[node_id]
             kids = graph.children.get(node_id, ())
             children = [_child(nodes[c].content, descriptions.get(c), named) for c in kids]
-            prompt = build_prompt(node.content, children, max_text_chars=max_text_chars)
+            rendered = prompts.render(node.content, children, max_text_chars=max_text_chars)
             knowable = not any(c in unknown for c in kids)
             stored = node.doc_description
-            if (
-                reuse
-                and knowable
-                and stored is not None
-                and node.doc_hash == input_hash(model, prompt)
-            ):
+            if reuse and knowable and stored is not None and node.doc_hash == rendered.hash(model):
                 cached += 1
                 description = stored
             else:
                 calls += 1
-                prompt_tokens += estimate_tokens(prompt)
+                prompt_tokens += estimate_tokens(rendered.text)
                 completion_tokens += (
                     estimate_tokens(stored) if stored else DEFAULT_COMPLETION_TOKENS
                 )

@@ -97,6 +97,7 @@ def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
         f"n.name AS name, [{tenant}] AS tenant, {location} AS location, "
         "n.start_line AS start_line, "
         f"{schema.doc_text('d')} AS description, d.model AS model, d.truncated AS truncated, "
+        "d.ungrounded AS ungrounded, d.grounded_ratio AS grounded_ratio, "
         "d.session_id AS session_id, d.updated_at AS updated_at, d.doc_key AS doc_key "
         "ORDER BY path"
     )
