@@ -19,9 +19,12 @@ from typing import Any
 import pandas as pd
 
 from . import queries as q
+from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph, depths
-from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .prompt_kinds import PromptSet
+from .prompts import CYCLE_MARK, ChildText, NodeContent
+from .schema import GraphSchema
 from .scheduler import ScopeWarning
 from .usage import cost_usd, estimate_tokens
 
@@ -50,18 +53,27 @@ def _edges(rows: list[dict[str, Any]]) -> list[tuple[int, list[int]]]:
 
 
 def _subtree_edges(
-    db: GraphDB, root_id: int, relationship_type: str
+    db: GraphDB, root_id: int, relationship_type: str, schema: GraphSchema
 ) -> list[tuple[int, list[int]]]:
     """The edges below ``root_id``, read one level at a time (each node expanded once)."""
-    query = q.children_query(relationship_type)
+    query = rq.children_query(relationship_type, schema)
     seen, frontier = {root_id}, [root_id]
     edges: list[tuple[int, list[int]]] = []
     while frontier:
-        level = _edges(db.run_query(query, {"frontier": frontier}))
+        level = _edges(db.run_query(query, {"frontier": frontier, **schema.params()}))
         edges.extend(level)
         frontier = sorted({c for _, kids in level for c in kids} - seen)
         seen.update(frontier)
     return edges
+
+
+def _child(content: NodeContent, description: str | None, named: bool) -> ChildText:
+    """A child as the scheduler shows it in its parent's prompt (``SessionRun.children``)."""
+    if not named:
+        return ChildText(content.path, description, None)
+    kind = content.labels[0] if content.labels else None
+    name = content.name if isinstance(content.name, str) else None
+    return ChildText(content.path, description, None, kind=kind, name=name)
 
 
 def estimate_session(
@@ -74,17 +86,22 @@ def estimate_session(
     reuse: bool,
     max_text_chars: int,
     prices: Mapping[str, float] | None,
+    schema: GraphSchema | None = None,
+    prompts: PromptSet | None = None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
     (estimated) and ``cost_usd`` (NaN without prices) of a session from the node ``root_id``.
-    Writes nothing."""
+    Writes nothing. ``prompts`` are the processor's (``PromptSet()`` by default)."""
+    prompts = prompts or PromptSet()
+    schema = schema or GraphSchema()
+    params = schema.params()
     if scope == "graph":
-        rows = db.run_query(q.graph_contents_query(), {})
-        edges = _edges(db.run_query(q.graph_structure_query(relationship_type), {}))
+        rows = db.run_query(rq.graph_contents_query(schema), params)
+        edges = _edges(db.run_query(rq.graph_structure_query(relationship_type, schema), params))
     else:
-        edges = _subtree_edges(db, root_id, relationship_type)
+        edges = _subtree_edges(db, root_id, relationship_type, schema)
         ids = sorted({root_id} | {c for _, kids in edges for c in kids})
-        rows = db.run_query(q.nodes_contents_query(), {"node_ids": ids})
+        rows = db.run_query(rq.nodes_contents_query(schema), {"node_ids": ids})
     nodes: dict[int, _Node] = {}
     for row in rows:
         labels = tuple(str(label) for label in row["labels"])
@@ -97,6 +114,7 @@ def estimate_session(
     )
     if scope == "graph" and root_id in nodes:
         _say_scope(len(nodes), len(depths(graph.children, root_id)), nodes[root_id].content.path)
+    named = schema.name != "default"  # children named by kind and name (as the scheduler)
     descriptions: dict[int, str] = {}
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
     cached = calls = prompt_tokens = completion_tokens = 0
@@ -110,21 +128,16 @@ def estimate_session(
             graph.claim(node_id)
             node = nodes[node_id]
             kids = graph.children.get(node_id, ())
-            children = [ChildText(nodes[c].content.path, descriptions.get(c), None) for c in kids]
-            prompt = build_prompt(node.content, children, max_text_chars=max_text_chars)
+            children = [_child(nodes[c].content, descriptions.get(c), named) for c in kids]
+            rendered = prompts.render(node.content, children, max_text_chars=max_text_chars)
             knowable = not any(c in unknown for c in kids)
             stored = node.doc_description
-            if (
-                reuse
-                and knowable
-                and stored is not None
-                and node.doc_hash == input_hash(model, prompt)
-            ):
+            if reuse and knowable and stored is not None and node.doc_hash == rendered.hash(model):
                 cached += 1
                 description = stored
             else:
                 calls += 1
-                prompt_tokens += estimate_tokens(prompt)
+                prompt_tokens += estimate_tokens(rendered.text)
                 completion_tokens += (
                     estimate_tokens(stored) if stored else DEFAULT_COMPLETION_TOKENS
                 )

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import queries as q
+from .asking import Asker, ground, made_doc
 from .budget import CallBudget
 from .checks import (
     check_money,
@@ -32,23 +33,24 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
+from .detection import resolve_schema, root_node, schema_named
 from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
-from .node_call import CallSettings, ask_llm
+from .node_call import CallSettings
 from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
+from .prompt_kinds import PromptSet, RenderedPrompt
 from .prompts import (
     CYCLE_MARK,
     DEFAULT_MAX_DESCRIPTION_CHARS,
     DEFAULT_MAX_TEXT_CHARS,
     NodeContent,
-    build_prompt,
-    input_hash,
 )
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .retries import DEFAULT_MAX_RETRY_WAIT_S
 from .scheduler import Completions, Scheduler, SessionRun
+from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
 from .usage import validate_prices
 from .workers import WorkerPool
@@ -74,6 +76,12 @@ class RecursiveDFSProcessor:
     ``process_node(path)`` gives every node of the session's scope a description built from
     the node itself and its children's descriptions, and returns the documentation of
     ``path``. All session state is removed when the call ends, however it ends.
+
+    Each kind of node is asked its own questions (``prompt_kinds.KIND_PROMPTS``; override some
+    with ``prompts={"FUNCTION": "... {body}", "SYSTEM": "..."}``, or pass
+    ``prompt_kinds.GENERIC_PROMPTS``). Every answer's names are checked against the node's
+    source and children (``grounding``); ``repair_ungrounded=n`` asks up to ``n`` more times
+    with the names that do not exist, keeping the better-grounded answer.
     """
 
     def __init__(
@@ -84,8 +92,9 @@ class RecursiveDFSProcessor:
         timeout: float | None = None,
         *,
         scope: q.Scope = "graph",
-        hierarchy_relationship: str = "CONTAINS",
-        call_relationship: str = "CALLS",
+        hierarchy_relationship: str | None = None,
+        call_relationship: str | None = None,
+        schema: GraphSchema | str | None = None,
         save_documentation: bool = True,
         progress: bool | ProgressCallback = True,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -97,8 +106,11 @@ class RecursiveDFSProcessor:
         prices: Mapping[str, float] | None = None,
         max_cost_usd: float | None = None,
         max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
+        prompts: Mapping[str, str] | None = None,
+        repair_ungrounded: int = 0,
     ) -> None:
         check_whole(max_workers, "max_workers", 1)
+        check_whole(repair_ungrounded, "repair_ungrounded", 0)
         self.timeout = check_timeout(timeout)
         self.scope: q.Scope = check_scope(scope)
         self.heartbeat_interval = check_seconds(heartbeat_interval, "heartbeat_interval")
@@ -122,10 +134,11 @@ class RecursiveDFSProcessor:
         self.db_manager = db_manager
         self.llm_provider = llm_provider
         self.max_workers = max_workers
-        self.hierarchy_relationship = q.validate_identifier(
-            hierarchy_relationship, "relationship type"
-        )
-        self.call_relationship = q.validate_identifier(call_relationship, "relationship type")
+        # None: the schema's (CONTAINS and CALLS by default; A|B for several types)
+        self.hierarchy_relationship = q.optional_relationship_types(hierarchy_relationship)
+        self.call_relationship = q.optional_relationship_types(call_relationship)
+        self.schema = schema_named(schema)  # None: detected when a session starts
+        self._adopted: set[GraphSchema] = set()  # unkeyed documentation carried over for these
         self.save_documentation = save_documentation
         self.progress = progress
         self.max_text_chars = max_text_chars
@@ -133,6 +146,9 @@ class RecursiveDFSProcessor:
         self.last_session: ProcessingSession | None = None
         self._provider = as_llm_provider(llm_provider)  # TypeError first: not a provider
         self.model = model_identity(llm_provider)  # a stored description's author
+        self.prompts = PromptSet(prompts)  # per kind (prompt_kinds.KIND_PROMPTS), overridable
+        self.repair_ungrounded = repair_ungrounded
+        self._asker = Asker(self._provider, llm_provider, repair_ungrounded)
 
     @property
     def reuse_identity(self) -> str:
@@ -203,26 +219,34 @@ class RecursiveDFSProcessor:
         return SessionHandle(session, future, cancel, lambda: completions.put(None))
 
     def estimate(
-        self, node_path: str, use_hierarchy: bool = True, *, scope: q.Scope | None = None
+        self,
+        node_path: str,
+        use_hierarchy: bool = True,
+        *,
+        scope: q.Scope | None = None,
+        schema: GraphSchema | str | None = None,
     ) -> pd.DataFrame:
         """What ``process_node(node_path, ...)`` would cost, without calling the LLM and
         without writing anything: one row with ``nodes``, ``cached`` (stored documentation
         that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
-        (estimated) and ``cost_usd`` (with ``prices``; else NaN)."""
+        (estimated) and ``cost_usd`` (with ``prices``; else NaN). ``schema``: the
+        processor's unless given."""
         from .estimate import estimate_session
 
         check_path(node_path)
+        given = self.schema if schema is None else schema_named(schema)
+        schema, root_id = root_node(self.db_manager, node_path, given)
         return estimate_session(
             self.db_manager,
-            self._find_root(node_path),
+            root_id,
             scope=check_scope(scope or self.scope),
-            relationship_type=(
-                self.hierarchy_relationship if use_hierarchy else self.call_relationship
-            ),
+            relationship_type=self._relationship(schema, use_hierarchy),
+            schema=schema,
             model=self.reuse_identity,
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
             prices=self.prices,
+            prompts=self.prompts,
         )
 
     # ----------------------------------------------------------------------- session driver
@@ -242,8 +266,11 @@ class RecursiveDFSProcessor:
             root_path=node_path,
             scope=check_scope(scope or self.scope),
             relationship_type=(
-                self.hierarchy_relationship if use_hierarchy else self.call_relationship
-            ),
+                (self.hierarchy_relationship or "CONTAINS")
+                if use_hierarchy
+                else (self.call_relationship or "CALLS")
+            ),  # until the schema is known (when the session starts)
+            use_hierarchy=bool(use_hierarchy),
             max_workers=self.max_workers,
             timeout=self.timeout if timeout is None else check_timeout(timeout),
             force=bool(force),
@@ -272,11 +299,14 @@ class RecursiveDFSProcessor:
         deadline: float | None,
     ) -> str:
         try:
-            root_id = self._find_root(session.root_path)
+            schema, root_id = self._find_root(session.root_path)
+            session.schema, session.tenant = schema.name, schema.tenant_label
+            session.relationship_type = self._relationship(schema, session.use_hierarchy)
         except BaseException as err:
             session.end(status_for(err), describe_error(err))
             raise
         run = SessionRun(session=session, root_id=root_id, cancel=cancel, completions=completions)
+        run.schema, run.adopt = schema, schema not in self._adopted
         run.reuse = self.save_documentation and not session.force
         run.deadline = deadline
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
@@ -306,21 +336,22 @@ class RecursiveDFSProcessor:
                         scheduler.schedule(pool, deadline, reporter)
                 except BaseException as err:
                     session.end(status_for(err), describe_error(err))
-                    _store_what_is_done(scheduler, err)
+                    scheduler.store_what_is_done(err)
                     raise
                 session.end("completed")
+            if run.reuse:
+                self._adopted.add(schema)  # once per processor and schema: a scan of documentation
             return run.texts[root_id]
 
-    def _find_root(self, node_path: str) -> int:
-        rows = self.db_manager.run_query(q.find_node_query(), {"node_path": node_path})
-        if not rows:
-            raise NodeNotFoundError(
-                f"no code node has path {node_path!r}; nothing was written. "
-                "Check the path (paths are stored exactly as loaded) or load the code first."
-            )
-        if len(rows) > 1:
-            log.warning("several nodes have path %r; documenting the first", node_path)
-        return int(rows[0]["node_id"])
+    def _relationship(self, schema: GraphSchema, use_hierarchy: bool) -> str:
+        """The relationship types a session follows: the ones given, else the schema's."""
+        if use_hierarchy:
+            return self.hierarchy_relationship or schema.hierarchy
+        return self.call_relationship or schema.call_relationship
+
+    def _find_root(self, node_path: str) -> tuple[GraphSchema, int]:
+        """The graph's schema and the one code node (of its tenant) named ``node_path``."""
+        return root_node(self.db_manager, node_path, self.schema)
 
     def _run_node(self, run: SessionRun, node_id: int) -> tuple[str, bool]:
         """Worker entry: document one node; ``(text, ok)``."""
@@ -347,38 +378,46 @@ class RecursiveDFSProcessor:
         if run.session.nodes[node_id].path != node_path:
             node_id = run.path_ids.get(node_path, node_id)
         children = run.children(node_id)
-        prompt = build_prompt(run.content[node_id], children, max_text_chars=self.max_text_chars)
-        made_from = input_hash(self.reuse_identity, prompt)
+        content = run.content[node_id]
+        rendered = self.prompts.render(content, children, max_text_chars=self.max_text_chars)
+        made_from = rendered.hash(self.reuse_identity)
         stored = run.stored.get(node_id)
         cached = stored is not None and stored[0] == made_from
+        paths = [c.path for c in children]
         if stored is not None and cached:
-            description = stored[1]
+            description, grounding = stored[1], ground(stored[1], content, paths)
+            if node_id in run.unlinked:  # stored under its key, describing no node yet
+                run.made[node_id] = made_doc(
+                    node_id, description, made_from, self.model, children, grounding=grounding
+                )
         else:
-            description, truncated = self._ask(run, node_id, prompt)
+            description, truncated, grounding = self._asker.document(
+                run, node_id, rendered, content, paths, self._call_settings()
+            )
             if node_id not in run.errors:
-                run.made[node_id] = {
-                    "node_id": node_id,
-                    "description": description,
-                    "input_hash": made_from,
-                    "model": self.model,
-                    "truncated": truncated,
-                }
+                run.made[node_id] = made_doc(
+                    node_id, description, made_from, self.model, children, truncated, grounding
+                )
+        if grounding is not None:
+            run.session.grounded(node_id, len(grounding.named), grounding.ungrounded)
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
 
-    def _ask(self, run: SessionRun, node_id: int, prompt: str) -> tuple[str, bool]:
+    def _ask(self, run: SessionRun, node_id: int, rendered: RenderedPrompt) -> tuple[str, bool]:
         """The LLM's description of one node and whether it was cut short
-        (``node_call.ask_llm``)."""
-        settings = CallSettings(
+        (``node_call.ask_llm``, the system message in its own role)."""
+        return self._asker.ask(run, node_id, rendered, self._call_settings())
+
+    def _call_settings(self) -> CallSettings:
+        return CallSettings(
             max_retries=self.max_retries,
             max_retry_wait_s=self._max_retry_wait_s(),
             prices=self.prices,
             max_description_chars=self.max_description_chars,
         )
-        return ask_llm(run, node_id, prompt, self._provider.complete, settings)
 
     def _max_retry_wait_s(self) -> float:
         """The processor's ``max_retry_wait_s``, or the provider's when it asks for less."""
@@ -390,7 +429,10 @@ class RecursiveDFSProcessor:
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no
         children's descriptions, nothing written to the graph."""
-        rows = self.db_manager.run_query(q.node_content_query(), {"node_path": node_path})
+        schema = resolve_schema(self.db_manager, self.schema)
+        rows = self.db_manager.run_query(
+            q.node_content_query(schema), {"node_path": node_path, **schema.params()}
+        )
         if not rows:
             raise NodeNotFoundError(f"no code node has path {node_path!r}")
         row = rows[0]
@@ -401,12 +443,3 @@ class RecursiveDFSProcessor:
         run = SessionRun(session, node_id, threading.Event(), queue.SimpleQueue())
         run.content[node_id] = NodeContent(node_path, labels, row["name"], row["text"])
         return run, node_id
-
-
-def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:
-    """The session ends early: store the documentation it finished (best effort)."""
-    try:
-        scheduler.flush()
-    except Exception as flush_error:  # the database may be what failed
-        log.warning("could not store the finished documentation: %s", flush_error)
-        err.add_note("the documentation finished since the last write was not stored")

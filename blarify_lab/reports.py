@@ -49,6 +49,8 @@ REPORT_COLUMNS = [
     "tokens_estimated",
     "cost_usd",
     "truncated",
+    "ungrounded",
+    "grounded_ratio",
 ]
 STATE_COLOURS = {
     "pending": "#9e9e9e",
@@ -94,6 +96,10 @@ class RecordView(Protocol):
     def cost_usd(self) -> float | None: ...
     @property
     def truncated(self) -> bool: ...
+    @property
+    def ungrounded(self) -> tuple[str, ...] | None: ...
+    @property
+    def grounded_ratio(self) -> float | None: ...
 
 
 class SessionView(Protocol):
@@ -122,6 +128,10 @@ class SessionView(Protocol):
     @property
     def scope(self) -> str: ...
     @property
+    def schema(self) -> str: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
     def llm_calls(self) -> int: ...
     @property
     def cached(self) -> int: ...
@@ -137,6 +147,8 @@ class SessionView(Protocol):
     def cost_usd(self) -> float | None: ...
     @property
     def rate_wait_s(self) -> float: ...
+    @property
+    def grounded_ratio(self) -> float | None: ...
 
 
 # ------------------------------------------------------------------------------ DataFrames
@@ -169,6 +181,8 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "tokens_estimated": r.tokens_estimated,
             "cost_usd": r.cost_usd,
             "truncated": r.truncated,
+            "ungrounded": None if r.ungrounded is None else list(r.ungrounded),
+            "grounded_ratio": r.grounded_ratio,
         }
         for r in list(session.nodes.values())
     ]
@@ -186,6 +200,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
     for col in ("attempts", "prompt_tokens", "completion_tokens"):
         frame[col] = frame[col].astype("int64")
     frame["cost_usd"] = frame["cost_usd"].astype("float64")
+    frame["grounded_ratio"] = frame["grounded_ratio"].astype("float64")
     return frame.sort_values(["finished_at", "path"], na_position="last").reset_index(drop=True)
 
 
@@ -213,7 +228,10 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "completion_tokens": session.completion_tokens,
                 "cost_usd": session.cost_usd if session.cost_usd is not None else float("nan"),
                 "rate_wait_s": round(session.rate_wait_s, 3),
+                "grounded_ratio": _or_nan(session.grounded_ratio),
                 "scope": session.scope,
+                "schema": session.schema,
+                "tenant": session.tenant,
                 "outside_subtree": session.outside_subtree,
                 "wall_s": round(wall, 3),
                 "nodes_per_s": round(finished / wall, 2) if wall > 0 else float("nan"),
@@ -228,6 +246,10 @@ def session_summary(session: SessionView) -> pd.DataFrame:
             }
         ]
     ).set_index("session_id")
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 # ------------------------------------------------------------------------------------ HTML
@@ -252,6 +274,7 @@ class Snapshot:
     cost_usd: float | None = None
     retries: int = 0
     rate_wait_s: float = 0.0
+    grounded_ratio: float | None = None  # found / named over the descriptions so far
 
 
 def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
@@ -277,6 +300,7 @@ def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
         cost_usd=session.cost_usd,
         retries=session.retries,
         rate_wait_s=session.rate_wait_s,
+        grounded_ratio=session.grounded_ratio,
     )
 
 
@@ -296,10 +320,11 @@ def stats_line(snap: Snapshot) -> str:
     waits = ""
     if snap.retries or snap.rate_wait_s >= 0.05:
         waits = f", {snap.retries} retries, {snap.rate_wait_s:.1f} s rate-limited"
+    grounded = "" if snap.grounded_ratio is None else f", grounded {snap.grounded_ratio:.0%}"
     return (
         f"elapsed {format_duration(snap.elapsed_s)}, {snap.throughput:.1f} nodes/s, "
         f"ETA {format_duration(snap.eta_s)}, {snap.llm_calls} LLM calls, "
-        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}, "
+        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}{grounded}, "
         f"cycles {snap.counts['cycles']}"
     )
 
