@@ -24,8 +24,8 @@ from .db import GraphDB
 from .graph import DependencyGraph, depths
 from .prompt_kinds import PromptSet
 from .prompts import CYCLE_MARK, ChildText, NodeContent
-from .schema import GraphSchema
 from .scheduler import ScopeWarning
+from .schema import GraphSchema
 from .usage import cost_usd, estimate_tokens
 
 __all__ = ["ESTIMATE_COLUMNS", "estimate_session"]
