@@ -95,6 +95,7 @@ def estimate_session(
     descriptions: dict[int, str] = {}
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
     cached = calls = prompt_tokens = completion_tokens = 0
+    graph.break_cycles()  # as the scheduler does, when the structure is read
     ready = graph.ready()
     while ready or graph.pending:
         if not ready:

@@ -13,7 +13,6 @@ import queue
 import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from .errors import (
 )
 from .graph import DependencyGraph, depths
 from .pacing import RateLimiter
+from .priorities import ReadyQueue, chain_above
 from .progress import SessionProgress
 from .prompts import ChildText, NodeContent, compose_text, error_description
 from .session import NodeRecord, ProcessingSession, describe_error
@@ -45,7 +45,8 @@ class ScopeWarning(UserWarning):
     """A session documents more than its root reaches (``scope="graph"``)."""
 
 
-Completions = queue.SimpleQueue["Future[tuple[str, bool]] | None"]
+Outcome = tuple[int, "tuple[str, bool] | Exception"]  # a node and its (text, ok), or its error
+Completions = queue.SimpleQueue["Future[Outcome] | None"]
 
 
 @dataclass
@@ -73,6 +74,7 @@ class SessionRun:
     made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
+    priority: dict[int, float] = field(default_factory=dict[int, float])  # chain above a node
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known)."""
@@ -116,6 +118,17 @@ class Scheduler:
         self.max_text_chars = max_text_chars
         self.save_documentation = save_documentation
         self.budget_usd = budget_usd
+        self._claimed = ReadyQueue(run.priority)  # claimed, not started yet (workers pop)
+        self._lock = threading.Lock()
+
+    def _run_best(self, run: SessionRun) -> Outcome:
+        """Worker entry: document the claimed node with the longest chain above it."""
+        with self._lock:
+            node_id = self._claimed.pop()
+        try:
+            return node_id, self.work(run, node_id)
+        except Exception as err:  # the node failed; the scheduler records it
+            return node_id, err
 
     def initialise(self) -> None:
         """Mark the scope pending and read its structure into memory.
@@ -158,6 +171,8 @@ class Scheduler:
             raise NodeNotFoundError(
                 f"node {session.root_path!r} is not part of the session's scope"
             )
+        self._break_cycles()  # before the start: no worker ever idles waiting for a stall
+        run.priority = chain_above(graph.parents)
 
     def _ensure_documentation_key(self) -> None:
         """One documentation node per code node, found by index: Neo4j's uniqueness
@@ -206,9 +221,11 @@ class Scheduler:
             )
 
     def _break_cycles(self) -> list[int]:
-        """Cut every cycle among the pending nodes (``graph.break_cycles``). The children a
-        cut leaves behind are not claimed yet, so their paths, which the prompts of the nodes
-        above them name, are read now (one read-only query, only when there are cycles)."""
+        """Cut every cycle among the pending nodes (``graph.break_cycles``), once, when the
+        structure is read: every cyclic component is pending then, so the cut is the one a
+        stall would make. The children a cut leaves behind are not claimed yet, so their
+        paths, which the prompts of the nodes above them name, are read now (one read-only
+        query, only when there are cycles)."""
         run = self.run
         released = run.graph.break_cycles()
         run.session.cycles = len(run.graph.cycle_sources)
@@ -244,8 +261,9 @@ class Scheduler:
         """Keep every worker busy: submit ready nodes as soon as a worker frees up."""
         run = self.run
         session = run.session
-        ready: deque[int] = deque(run.graph.ready())
-        running: dict[Future[tuple[str, bool]], int] = {}
+        ready = ReadyQueue(run.priority, run.graph.ready())
+        self._claimed = ReadyQueue(run.priority)
+        running: set[Future[Outcome]] = set()
         # Hysteresis keeps database round trips few and large: while 1.5x max_workers tasks
         # are in flight every worker is busy and has work queued, so results may pile up;
         # below that, claim at once whatever is ready, topping up to 3x the pool size.
@@ -263,10 +281,12 @@ class Scheduler:
                 )
             over_budget = self._over_budget()
             if ready and len(running) < low and not over_budget:
-                batch = [ready.popleft() for _ in range(min(len(ready), high - len(running)))]
-                for node_id in self._advance(run, batch):
-                    future = pool.submit(self.work, run, node_id)
-                    running[future] = node_id
+                claimed = self._advance(run, ready.take(high - len(running)))
+                with self._lock:
+                    self._claimed.extend(claimed)
+                for _ in claimed:  # each task runs the best claimed node when it starts
+                    future = pool.submit(self._run_best, run)
+                    running.add(future)
                     future.add_done_callback(run.completions.put)
                 continue
             if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
@@ -298,11 +318,15 @@ class Scheduler:
             for future in done:
                 if future is None:
                     continue
-                node_id = running.pop(future)
+                running.discard(future)
                 err = future.exception()
-                if err is None:
-                    results.append((node_id, *future.result()))
-                elif isinstance(err, Exception):  # the unit of work itself failed
+                if err is not None:
+                    raise err  # not the node's work: the scheduler's own machinery
+                node_id, outcome = future.result()
+                if not isinstance(outcome, Exception):
+                    results.append((node_id, *outcome))
+                else:  # the unit of work itself failed
+                    err = outcome
                     run.errors[node_id] = describe_error(err)
                     results.append(
                         (
@@ -311,8 +335,6 @@ class Scheduler:
                             False,
                         )
                     )
-                else:
-                    raise err
             if results:
                 finished += len(results)
                 ready.extend(self._finish(run, results))
