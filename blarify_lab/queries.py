@@ -173,6 +173,11 @@ def advance_session_query(session_id: str) -> str:
     never changed. The other lists hold internal ids (each found by id, no scan). Claimed
     nodes move from ``pending`` to ``in_progress`` and come back with what a prompt needs and
     their stored documentation (``doc_hash``, ``doc_description``; null when there is none).
+
+    ``$started`` are nodes whose content was read ahead and that a worker already took: they
+    move from ``pending`` to ``in_progress`` here (the graph lags by at most one batch).
+    ``$ahead`` are pending nodes whose content is read now, without changing their state (rows
+    with ``ahead`` true): a parent read with its last children starts without a round trip.
     """
     prop = status_property(session_id)
     return (
@@ -184,19 +189,23 @@ def advance_session_query(session_id: str) -> str:
         "d.model = doc.model, d.session_id = $session_id, d.updated_at = timestamp(), "
         "d.node_path = n.path "
         "WITH count(*) AS saved "
+        "UNWIND $started AS node_id "
+        f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' SET n.{prop} = 'in_progress' "
+        "WITH count(*) AS started "
         "UNWIND $completed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'completed' "
         "WITH count(*) AS finished "
         "UNWIND $failed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'failed' "
         "WITH count(*) AS finished "
-        "UNWIND $claim AS node_id "
+        "UNWIND $claim + $ahead AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
-        f"SET n.{prop} = 'in_progress' "
-        "WITH n "
+        "WITH n, node_id IN $ahead AS ahead "
+        f"SET n.{prop} = CASE WHEN ahead THEN 'pending' ELSE 'in_progress' END "
+        "WITH n, ahead "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, ahead"
     )
 
 

@@ -31,6 +31,7 @@ from .pacing import RateLimiter
 from .priorities import ReadyQueue, chain_above
 from .progress import SessionProgress
 from .prompts import ChildText, NodeContent, compose_text, error_description
+from .readahead import ReadAhead
 from .session import NodeRecord, ProcessingSession, describe_error
 from .workers import WorkerPool
 
@@ -263,6 +264,9 @@ class Scheduler:
         session = run.session
         ready = ReadyQueue(run.priority, run.graph.ready())
         self._claimed = ReadyQueue(run.priority)
+        self._read_ahead = ReadAhead(run.graph.parents, run.graph.unfinished)
+        self._due: list[int] = []  # parents to read ahead in the next round trip
+        known: list[int] = []  # ready, content read ahead: start without a round trip
         running: set[Future[Outcome]] = set()
         # Hysteresis keeps database round trips few and large: while 1.5x max_workers tasks
         # are in flight every worker is busy and has work queued, so results may pile up;
@@ -280,16 +284,15 @@ class Scheduler:
                     "removed from the graph"
                 )
             over_budget = self._over_budget()
+            if known and not over_budget:
+                self._submit(pool, running, self._start_known(run, known))
+                known = []
             if ready and len(running) < low and not over_budget:
-                claimed = self._advance(run, ready.take(high - len(running)))
-                with self._lock:
-                    self._claimed.extend(claimed)
-                for _ in claimed:  # each task runs the best claimed node when it starts
-                    future = pool.submit(self._run_best, run)
-                    running.add(future)
-                    future.add_done_callback(run.completions.put)
+                self._submit(pool, running, self._advance(run, ready.take(high - len(running))))
                 continue
-            if run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S:
+            if (self._due and not over_budget) or (
+                run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S
+            ):
                 self._advance(run, [])
             if not running:
                 if finished >= session.total or not run.graph.pending:
@@ -299,7 +302,7 @@ class Scheduler:
                     self._advance(run, [])
                     spent = session.cost_usd or 0.0
                     raise BudgetExceededError(session.session_id, spent, self.budget_usd or 0.0)
-                ready.extend(self._break_cycles())
+                ready.extend(self._break_cycles())  # never after the cut at the start
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
             if run.unflushed:
@@ -337,24 +340,50 @@ class Scheduler:
                     )
             if results:
                 finished += len(results)
-                ready.extend(self._finish(run, results))
+                newly = self._finish(run, results)
+                known += [n for n in newly if n in run.content]
+                ready.extend(n for n in newly if n not in run.content)
                 reporter.update(len(results))
 
+    def _submit(self, pool: WorkerPool, running: set[Future[Outcome]], nodes: list[int]) -> None:
+        with self._lock:
+            self._claimed.extend(nodes)
+        for _ in nodes:  # each task runs the best claimed node when it starts
+            future = pool.submit(self._run_best, self.run)
+            running.add(future)
+            future.add_done_callback(self.run.completions.put)
+
+    def _start_known(self, run: SessionRun, nodes: list[int]) -> list[int]:
+        """Claim nodes whose content was read ahead; the graph learns it with the next write."""
+        for node_id in nodes:
+            content = run.content[node_id]
+            run.session.claimed(node_id, content.path, content.labels)
+            run.graph.claim(node_id)
+        run.unflushed.setdefault("started", []).extend(nodes)
+        self._due.extend(self._read_ahead.claimed(nodes))
+        return nodes
+
     def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
-        """One round trip: write the states of finished nodes and claim ``claim``.
+        """One round trip: write the states of finished nodes and claim ``claim``, reading
+        ahead the parents that wait only on claimed children.
 
         Returns the claimed ids, with what their workers need kept in memory.
         """
         sid = run.session.session_id
-        completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
+        pending = run.graph.pending
+        due = self._due + self._read_ahead.claimed(claim)
+        ahead = [p for p in dict.fromkeys(due) if p in pending and p not in run.content]
+        self._due = []
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),
             {
                 "session_id": sid,
                 "docs": run.docs,
-                "completed": completed,
-                "failed": failed,
+                "started": run.unflushed.get("started", []),
+                "completed": run.unflushed.get("completed", []),
+                "failed": run.unflushed.get("failed", []),
                 "claim": claim,
+                "ahead": ahead,
             },
         )
         run.unflushed.clear()
@@ -372,6 +401,8 @@ class Scheduler:
             labels = tuple(str(label) for label in row["labels"])
             run.content[node_id] = NodeContent(path, labels, row["name"], row["text"])
             run.path_ids.setdefault(path, node_id)
+            if row.get("ahead"):
+                continue
             run.session.claimed(node_id, path, labels)
             run.graph.claim(node_id)
             claimed.append(node_id)

@@ -86,9 +86,11 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             {
                 **s,
                 "docs": [{"node_id": 1, "description": "d", "input_hash": "h", "model": "m"}],
+                "started": [5],
                 "completed": [1],
                 "failed": [2],
                 "claim": [3, 4],
+                "ahead": [6],
             },
         ),
         (
