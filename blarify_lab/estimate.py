@@ -7,6 +7,11 @@ then the session is replayed in memory in the order the scheduler would take, cy
 same way. A node whose children are all reused has a prompt known exactly: it is reused when
 that prompt's hash is the stored one. A node above a node that will be asked again cannot
 know its prompt in advance, so it counts as a call.
+
+Completion lengths and call times come from what this model's past calls took (stored with
+their documentation, ``latency_model``); ``wall_s`` replays the scheduler over the DAG with
+those times, the workers and the rate limits (``simulate``). Each such figure says whether it
+was ``measured`` or ``assumed`` (no past call of this model).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import pandas as pd
 from . import queries as q
 from .db import GraphDB
 from .graph import DependencyGraph
+from .latency_model import ASSUMED_COMPLETION_TOKENS, LatencyModel, Measurement, fit_latency
 from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
 
-__all__ = ["ESTIMATE_COLUMNS", "estimate_session"]
+__all__ = ["ESTIMATE_COLUMNS", "estimate_session", "load_latency_model"]
 
 ESTIMATE_COLUMNS = [
     "nodes",
@@ -32,8 +39,30 @@ ESTIMATE_COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "cost_usd",
+    "wall_s",
+    "completion_tokens_basis",
+    "wall_s_basis",
 ]
-DEFAULT_COMPLETION_TOKENS = 150  # for a node with no stored description to go by
+DEFAULT_COMPLETION_TOKENS = ASSUMED_COMPLETION_TOKENS  # no measurement, no stored description
+PER_NODE_S = 0.0003  # the scheduler's own time per node (assumed; serial)
+MEASUREMENTS_KEPT = 2000  # the newest calls of a model that the fit uses
+
+
+def load_latency_model(db: GraphDB, model: str) -> LatencyModel:
+    """What ``model``'s stored calls took, fitted (read only; assumed figures when none)."""
+    rows = db.run_query(q.call_measurements_query(), {"model": model, "limit": MEASUREMENTS_KEPT})
+    return fit_latency(
+        [
+            Measurement(
+                float(r["latency_s"]),
+                int(r["prompt_tokens"] or 0),
+                int(r["completion_tokens"] or 0),
+                int(r["attempts"] or 1),
+            )
+            for r in rows
+            if isinstance(r["latency_s"], int | float)
+        ]
+    )
 
 
 @dataclass
@@ -72,10 +101,15 @@ def estimate_session(
     reuse: bool,
     max_text_chars: int,
     prices: Mapping[str, float] | None,
+    max_workers: int = 1,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
-    (estimated) and ``cost_usd`` (NaN without prices) of a session from the node ``root_id``.
-    Writes nothing."""
+    (estimated), ``cost_usd`` (NaN without prices) and ``wall_s`` of a session from the node
+    ``root_id``, with ``completion_tokens_basis`` and ``wall_s_basis`` (``measured`` from this
+    model's past calls, or ``assumed``). Writes nothing."""
+    latency = load_latency_model(db, model)
     if scope == "graph":
         rows = db.run_query(q.graph_contents_query(), {})
         edges = _edges(db.run_query(q.graph_structure_query(relationship_type), {}))
@@ -96,6 +130,9 @@ def estimate_session(
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
     cached = calls = prompt_tokens = completion_tokens = 0
     graph.break_cycles()  # as the scheduler does, when the structure is read
+    unfinished = dict(graph.unfinished)
+    seconds: dict[int, float] = {}
+    tokens: dict[int, int] = {}
     ready = graph.ready()
     while ready or graph.pending:
         if not ready:
@@ -120,10 +157,14 @@ def estimate_session(
                 description = stored
             else:
                 calls += 1
-                prompt_tokens += estimate_tokens(prompt)
-                completion_tokens += (
-                    estimate_tokens(stored) if stored else DEFAULT_COMPLETION_TOKENS
-                )
+                asked = estimate_tokens(prompt)
+                answer = latency.completion_tokens
+                if not latency.measured and stored:
+                    answer = estimate_tokens(stored)
+                prompt_tokens += asked
+                completion_tokens += answer
+                seconds[node_id] = latency.seconds(asked, answer)
+                tokens[node_id] = asked + answer
                 unknown.add(node_id)
                 description = stored or ""
             if node_id in graph.cycle_sources:
@@ -141,5 +182,17 @@ def estimate_session(
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "cost_usd": cost,
+        "wall_s": simulate_wall(
+            graph.parents,
+            unfinished,
+            seconds,
+            max_workers,
+            tokens=tokens,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            per_node_s=PER_NODE_S,
+        ),
+        "completion_tokens_basis": "measured" if latency.measured else "assumed",
+        "wall_s_basis": "measured" if latency.measured else "assumed",
     }
     return pd.DataFrame([row], columns=ESTIMATE_COLUMNS)

@@ -197,10 +197,12 @@ class RecursiveDFSProcessor:
     def estimate(
         self, node_path: str, use_hierarchy: bool = True, *, scope: q.Scope | None = None
     ) -> pd.DataFrame:
-        """What ``process_node(node_path, ...)`` would cost, without calling the LLM and
-        without writing anything: one row with ``nodes``, ``cached`` (stored documentation
+        """What ``process_node(node_path, ...)`` would cost and take, without calling the LLM
+        and without writing anything: one row with ``nodes``, ``cached`` (stored documentation
         that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
-        (estimated) and ``cost_usd`` (with ``prices``; else NaN)."""
+        (estimated), ``cost_usd`` (with ``prices``; else NaN), ``wall_s`` (this scheduler
+        simulated with this model's past call times), and whether each is ``measured`` or
+        ``assumed`` (``completion_tokens_basis``, ``wall_s_basis``)."""
         from .estimate import estimate_session
 
         check_path(node_path)
@@ -215,6 +217,9 @@ class RecursiveDFSProcessor:
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
             prices=self.prices,
+            max_workers=self.max_workers,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
         )
 
     # ----------------------------------------------------------------------- session driver
@@ -344,12 +349,14 @@ class RecursiveDFSProcessor:
             description = stored[1]
         else:
             description = self._ask(run, node_id, prompt)
+            measured = run.made.pop(node_id, {})  # what the call took (``_ask``)
             if node_id not in run.errors:
                 run.made[node_id] = {
                     "node_id": node_id,
                     "description": description,
                     "input_hash": made_from,
                     "model": self.model,
+                    **measured,
                 }
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
@@ -398,6 +405,7 @@ class RecursiveDFSProcessor:
             cost_usd=cost,
             waited_s=outcome.waited_s,
         )
+        run.made[node_id] = outcome.measured()
         description = clean_description(usage.text, self.max_description_chars)
         if not description.strip():
             err = ValueError("the LLM provider returned an empty description")

@@ -164,21 +164,11 @@ def scope_node_ids_query(session_id: str) -> str:
 
 
 def advance_session_query(session_id: str) -> str:
-    """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
-    claim ``$claim``.
-
-    ``$docs`` is a list of maps ``{node_id, description, input_hash, model}``: each code node
-    gets exactly one ``DOCUMENTATION`` node (keyed by the code node's id, so a second write,
-    from this session or another, updates it) that ``DESCRIBES`` it; the code node itself is
-    never changed. The other lists hold internal ids (each found by id, no scan). Claimed
-    nodes move from ``pending`` to ``in_progress`` and come back with what a prompt needs and
-    their stored documentation (``doc_hash``, ``doc_description``; null when there is none).
-
-    ``$started`` are nodes whose content was read ahead and that a worker already took: they
-    move from ``pending`` to ``in_progress`` here (the graph lags by at most one batch).
-    ``$ahead`` are pending nodes whose content is read now, without changing their state (rows
-    with ``ahead`` true): a parent read with its last children starts without a round trip.
-    """
+    """The scheduler's one round trip: store ``$docs``, mark ``$started`` (read ahead, now
+    running), finish ``$completed``/``$failed``, claim ``$claim``, read ``$ahead`` (kept pending).
+    ``$docs``: maps ``{node_id, description, input_hash, model, latency_s, prompt_tokens,
+    completion_tokens, attempts}``, one ``DOCUMENTATION`` node per code node (keyed by its id)
+    that ``DESCRIBES`` it. Claimed and ahead rows carry what a prompt needs and the stored doc."""
     prop = status_property(session_id)
     return (
         "UNWIND $docs AS doc WITH doc, doc.node_id AS key "  # a variable: FalkorDB's index
@@ -187,12 +177,11 @@ def advance_session_query(session_id: str) -> str:
         f"MERGE (d)-[:{DESCRIBES}]->(n) "
         "SET d.description = doc.description, d.input_hash = doc.input_hash, "
         "d.model = doc.model, d.session_id = $session_id, d.updated_at = timestamp(), "
-        "d.node_path = n.path "
-        "WITH count(*) AS saved "
-        "UNWIND $started AS node_id "
+        "d.node_path = n.path, d.latency_s = doc.latency_s, d.prompt_tokens = doc.prompt_tokens, "
+        "d.completion_tokens = doc.completion_tokens, d.attempts = doc.attempts "
+        "WITH count(*) AS saved UNWIND $started AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' SET n.{prop} = 'in_progress' "
-        "WITH count(*) AS started "
-        "UNWIND $completed AS node_id "
+        "WITH count(*) AS started UNWIND $completed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'completed' "
         "WITH count(*) AS finished "
         "UNWIND $failed AS node_id "
@@ -200,12 +189,20 @@ def advance_session_query(session_id: str) -> str:
         "WITH count(*) AS finished "
         "UNWIND $claim + $ahead AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
-        "WITH n, node_id IN $ahead AS ahead "
-        f"SET n.{prop} = CASE WHEN ahead THEN 'pending' ELSE 'in_progress' END "
-        "WITH n, ahead "
+        f"WITH n, node_id IN $ahead AS ahead SET n.{prop} = CASE WHEN ahead THEN 'pending' "
+        "ELSE 'in_progress' END WITH n, ahead "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
         "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, ahead"
+    )
+
+
+def call_measurements_query() -> str:
+    """Read only: what the stored calls of ``$model`` took, the newest ``$limit`` first."""
+    return (
+        f"MATCH (d:{DOCUMENTATION_LABEL}) WHERE d.model = $model AND d.latency_s IS NOT NULL "
+        "RETURN d.latency_s AS latency_s, d.prompt_tokens AS prompt_tokens, d.completion_tokens "
+        "AS completion_tokens, d.attempts AS attempts ORDER BY d.updated_at DESC LIMIT $limit"
     )
 
 

@@ -136,6 +136,9 @@ def test_estimate_sends_no_request_and_writes_nothing(
         "prompt_tokens",
         "completion_tokens",
         "cost_usd",
+        "wall_s",
+        "completion_tokens_basis",
+        "wall_s_basis",
     ]
     assert (row["nodes"], row["cached"], row["llm_calls"]) == (total, 0, total)
     assert row["prompt_tokens"] > 0 and row["cost_usd"] > 0

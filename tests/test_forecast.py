@@ -1,0 +1,75 @@
+"""The forecast learns from past sessions: call times and lengths stored with documentation."""
+
+from __future__ import annotations
+
+import time
+
+import blarify_lab as bl
+from blarify_lab.db import GraphDB
+from blarify_lab.prompts import parse_prompt
+from blarify_lab.usage import estimate_tokens
+
+from .helpers import session_nodes
+
+ANSWER = "Parses one line of the input and returns the fields it found. " * 3
+CALL_S = 0.05
+
+
+class SleepyLLM:
+    """Takes ``CALL_S`` seconds per call and always answers ``ANSWER``."""
+
+    model = "sleepy-forecast"
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def get_completion(self, prompt: str) -> str:
+        self.paths.append(parse_prompt(prompt).path)
+        time.sleep(CALL_S)
+        return ANSWER
+
+
+def _tree(db: GraphDB, root: str, children: int, grandchildren: int) -> int:
+    db.run_query(
+        "CREATE (r:FOLDER {path: $root}) WITH r UNWIND range(1, $n) AS i "
+        "CREATE (r)-[:CONTAINS]->(c:FILE {path: $root + '/c' + toString(i)}) "
+        "WITH c UNWIND range(1, $m) AS j "
+        "CREATE (c)-[:CONTAINS]->(:FUNCTION {path: c.path + '/g' + toString(j), "
+        "text: 'def g(): return ' + toString(j)})",
+        {"root": root, "n": children, "m": grandchildren},
+    )
+    return 1 + children + children * grandchildren
+
+
+def test_the_forecast_uses_what_past_sessions_measured(db_manager: GraphDB) -> None:
+    first_total = _tree(db_manager, "/a", 4, 3)
+    second_total = _tree(db_manager, "/b", 6, 4)
+    llm = SleepyLLM()
+    proc = bl.RecursiveDFSProcessor(db_manager, llm, max_workers=4, progress=False, scope="subtree")
+    before = proc.estimate("/b").iloc[0]
+    assert before["wall_s_basis"] == "assumed" and before["completion_tokens_basis"] == "assumed"
+    assert before["completion_tokens"] == 150 * second_total
+
+    proc.process_node("/a")
+    stored = db_manager.run_query(
+        "MATCH (d:DOCUMENTATION) WHERE d.model = $m RETURN d.latency_s AS s, "
+        "d.prompt_tokens AS p, d.completion_tokens AS c, d.attempts AS a",
+        {"m": proc.model},
+    )
+    assert len(stored) == first_total
+    assert all(r["s"] >= CALL_S * 0.9 and r["p"] > 0 and r["a"] == 1 for r in stored)
+    assert {r["c"] for r in stored} == {estimate_tokens(ANSWER)}
+
+    after = proc.estimate("/b").iloc[0]
+    assert after["wall_s_basis"] == "measured" and after["completion_tokens_basis"] == "measured"
+    assert after["llm_calls"] == second_total
+    assert after["completion_tokens"] == estimate_tokens(ANSWER) * second_total
+    start = time.perf_counter()
+    proc.process_node("/b")
+    wall = time.perf_counter() - start
+    session = proc.last_session
+    assert session is not None and session.completion_tokens == after["completion_tokens"]
+    # 31 calls of 50 ms on 4 workers, three levels: the forecast is the scheduler's own bound
+    assert after["wall_s"] >= CALL_S * second_total / 4
+    assert after["wall_s"] <= wall * 1.2
+    assert session_nodes(db_manager) == 0
