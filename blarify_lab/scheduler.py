@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from . import queries as q
 from .db import GraphDB
+from .dispatch import Dispatch
 from .errors import (
     BudgetExceededError,
     NodeNotFoundError,
@@ -47,7 +48,7 @@ class ScopeWarning(UserWarning):
 
 
 Outcome = tuple[int, "tuple[str, bool] | Exception"]  # a node and its (text, ok), or its error
-Completions = queue.SimpleQueue["Future[Outcome] | None"]
+Completions = queue.SimpleQueue["Future[Outcome] | None"]  # finished tasks (dispatch.py)
 
 
 @dataclass
@@ -119,17 +120,6 @@ class Scheduler:
         self.max_text_chars = max_text_chars
         self.save_documentation = save_documentation
         self.budget_usd = budget_usd
-        self._claimed = ReadyQueue(run.priority)  # claimed, not started yet (workers pop)
-        self._lock = threading.Lock()
-
-    def _run_best(self, run: SessionRun) -> Outcome:
-        """Worker entry: document the claimed node with the longest chain above it."""
-        with self._lock:
-            node_id = self._claimed.pop()
-        try:
-            return node_id, self.work(run, node_id)
-        except Exception as err:  # the node failed; the scheduler records it
-            return node_id, err
 
     def initialise(self) -> None:
         """Mark the scope pending and read its structure into memory.
@@ -263,17 +253,18 @@ class Scheduler:
         run = self.run
         session = run.session
         ready = ReadyQueue(run.priority, run.graph.ready())
-        self._claimed = ReadyQueue(run.priority)
+        dispatch = Dispatch(run.priority, lambda node_id: self.work(run, node_id), self.max_workers)
         self._read_ahead = ReadAhead(run.graph.parents, run.graph.unfinished)
         self._due: list[int] = []  # parents to read ahead in the next round trip
         known: list[int] = []  # ready, content read ahead: start without a round trip
         running: set[Future[Outcome]] = set()
-        # Hysteresis keeps database round trips few and large: while 1.5x max_workers tasks
-        # are in flight every worker is busy and has work queued, so results may pile up;
-        # below that, claim at once whatever is ready, topping up to 3x the pool size.
-        low, high = (self.max_workers * 3 + 1) // 2, self.max_workers * 3
+        # Hysteresis keeps database round trips few and large: while half the target (3 per
+        # worker; more for quick calls) is in flight every worker is busy and has work
+        # queued, so results may pile up; below that, claim whatever is ready, up to target.
         finished = 0
         while True:
+            high = dispatch.in_flight_target()
+            low = (high + 1) // 2
             if run.cancel.is_set():
                 raise SessionCancelled(f"session {session.session_id} was cancelled")
             now = time.monotonic()
@@ -285,10 +276,11 @@ class Scheduler:
                 )
             over_budget = self._over_budget()
             if known and not over_budget:
-                self._submit(pool, running, self._start_known(run, known))
+                dispatch.submit(pool, self._start_known(run, known), running, run.completions.put)
                 known = []
             if ready and len(running) < low and not over_budget:
-                self._submit(pool, running, self._advance(run, ready.take(high - len(running))))
+                claimed = self._advance(run, ready.take(high - len(running)))
+                dispatch.submit(pool, claimed, running, run.completions.put)
                 continue
             if (self._due and not over_budget) or (
                 run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S
@@ -344,14 +336,6 @@ class Scheduler:
                 known += [n for n in newly if n in run.content]
                 ready.extend(n for n in newly if n not in run.content)
                 reporter.update(len(results))
-
-    def _submit(self, pool: WorkerPool, running: set[Future[Outcome]], nodes: list[int]) -> None:
-        with self._lock:
-            self._claimed.extend(nodes)
-        for _ in nodes:  # each task runs the best claimed node when it starts
-            future = pool.submit(self._run_best, self.run)
-            running.add(future)
-            future.add_done_callback(self.run.completions.put)
 
     def _start_known(self, run: SessionRun, nodes: list[int]) -> list[int]:
         """Claim nodes whose content was read ahead; the graph learns it with the next write."""
