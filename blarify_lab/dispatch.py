@@ -37,6 +37,16 @@ class Dispatch(Generic[R]):
         self._workers = workers
         self._task_s: float | None = None  # a moving average of one task's seconds
 
+    @property
+    def task_s(self) -> float | None:
+        """What one task took lately (a moving average; None before the first)."""
+        return self._task_s
+
+    def best(self) -> float:
+        """The longest chain above a claimed node still waiting for a worker."""
+        with self._lock:
+            return self._claimed.best()
+
     def in_flight_target(self) -> int:
         """How many nodes to keep claimed or running: 3 per worker, more for quick calls."""
         floor = self._workers * IN_FLIGHT_PER_WORKER

@@ -69,9 +69,11 @@ class ReadyQueue:
 
     def extend(self, nodes: Iterable[int]) -> None:
         for node in nodes:
-            heapq.heappush(
-                self._heap, (-self._priority.get(node, 0.0), next(self._arrival), node)
-            )
+            heapq.heappush(self._heap, (-self._priority.get(node, 0.0), next(self._arrival), node))
+
+    def best(self) -> float:
+        """The longest chain above a queued node (0 when empty)."""
+        return -self._heap[0][0] if self._heap else 0.0
 
     def pop(self) -> int:
         return heapq.heappop(self._heap)[2]

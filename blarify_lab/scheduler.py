@@ -34,6 +34,7 @@ from .progress import SessionProgress
 from .prompts import ChildText, NodeContent, compose_text, error_description
 from .readahead import ReadAhead
 from .session import NodeRecord, ProcessingSession, describe_error
+from .simulate import remaining_s
 from .workers import WorkerPool
 
 __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
@@ -254,6 +255,12 @@ class Scheduler:
         session = run.session
         ready = ReadyQueue(run.priority, run.graph.ready())
         dispatch = Dispatch(run.priority, lambda node_id: self.work(run, node_id), self.max_workers)
+        reporter.eta = lambda: remaining_s(  # the forecast's bound, with this run's call times
+            session.total - finished,
+            dispatch.task_s,
+            self.max_workers,
+            max(ready.best(), dispatch.best()),
+        )
         self._read_ahead = ReadAhead(run.graph.parents, run.graph.unfinished)
         self._due: list[int] = []  # parents to read ahead in the next round trip
         known: list[int] = []  # ready, content read ahead: start without a round trip

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from .priorities import ReadyQueue, chain_above
 
-__all__ = ["simulate_wall"]
+__all__ = ["remaining_s", "simulate_wall"]
 
 
 def simulate_wall(
@@ -76,3 +76,14 @@ def simulate_wall(
             if left[parent] == 0:
                 ready.extend([parent])
     return now
+
+
+def remaining_s(
+    nodes_left: int, task_s: float | None, workers: int, chain_left: float
+) -> float | None:
+    """What is left of a running session, by the same bound the forecast meets: the remaining
+    work spread over the workers, or the longest remaining chain (in nodes), whichever is
+    longer. ``task_s`` is what one task took lately (None: not known yet)."""
+    if task_s is None:
+        return None
+    return max(nodes_left * task_s / workers, chain_left * task_s)

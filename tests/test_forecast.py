@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
+
+import pytest
 
 import blarify_lab as bl
 from blarify_lab.db import GraphDB
@@ -73,3 +76,17 @@ def test_the_forecast_uses_what_past_sessions_measured(db_manager: GraphDB) -> N
     assert after["wall_s"] >= CALL_S * second_total / 4
     assert after["wall_s"] <= wall * 1.2
     assert session_nodes(db_manager) == 0
+
+
+def test_the_progress_bar_shows_the_schedulers_eta(
+    db_manager: GraphDB, capsys: pytest.CaptureFixture[str]
+) -> None:
+    total = _tree(db_manager, "/e", 5, 4)
+    proc = bl.RecursiveDFSProcessor(db_manager, SleepyLLM(), max_workers=2, progress=True)
+    proc.process_node("/e")
+    err = capsys.readouterr().err
+    assert f"{total}/{total}" in err
+    etas = [float(m) for m in re.findall(r"eta=([0-9.]+)s", err)]
+    assert etas, "the bar shows the scheduler's ETA"
+    # 26 calls of 50 ms on 2 workers: never more than the whole session's work
+    assert max(etas) <= total * CALL_S * 2

@@ -11,7 +11,7 @@ from blarify_lab.latency_model import (
     Measurement,
     fit_latency,
 )
-from blarify_lab.simulate import simulate_wall
+from blarify_lab.simulate import remaining_s, simulate_wall
 
 
 def test_a_robust_line_ignores_a_few_stalled_calls() -> None:
@@ -64,3 +64,9 @@ def test_critical_path_first_beats_arrival_order_in_the_simulation() -> None:
     fast = simulate_wall(g.parents, g.unfinished, secs, 2)
     slow = simulate_wall(g.parents, g.unfinished, secs, 2, by_priority=False)
     assert (fast, slow) == (5.0, 7.0)
+
+
+def test_time_left_is_the_larger_of_work_and_chain() -> None:
+    assert remaining_s(100, 0.5, 10, 3) == 5.0
+    assert remaining_s(10, 0.5, 10, 8) == 4.0
+    assert remaining_s(10, None, 10, 8) is None
