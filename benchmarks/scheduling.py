@@ -3,6 +3,7 @@
     python benchmarks/scheduling.py size-aware            # simulated, no database
     python benchmarks/scheduling.py forecast calls-2k 16  # a session, then the forecast of a
                                                           # second one, then that session
+    python benchmarks/scheduling.py forecast-package      # the same on a real package
 
 ``size-aware``: a 3-ary tree of 1,093 nodes whose sources are lognormal in size (sigma 1.5),
 call time proportional to prompt length, 16 workers; the wall time of this scheduler's
@@ -98,9 +99,56 @@ def forecast(case: str, workers: int) -> dict[str, Any]:
     }
 
 
+def forecast_package(workers: int = 8, delay: float = 0.03) -> dict[str, Any]:
+    """A real package (the standard library's ``email``) through the OpenAI client and the
+    local OpenAI-compatible test server: document it, edit a third of its files, forecast the
+    second run, run it."""
+    import email
+    import shutil
+    import tempfile
+
+    from blarify_lab.openai_chat import OpenAIChat
+    from tests.llm_server import LLMTestServer
+
+    with tempfile.TemporaryDirectory() as tmp, LLMTestServer(api_key="sk-bench") as server:
+        pkg = Path(tmp) / "email"
+        shutil.copytree(Path(email.__file__).parent, pkg)
+        server.set_delay(delay)
+        db = bl.connect(temporary=True)
+        bl.load_python_package(db, pkg, progress=False)
+        llm = OpenAIChat("bench-model", base_url=server.base_url, api_key="sk-bench")
+        proc = bl.RecursiveDFSProcessor(db, llm, max_workers=workers, progress=False)
+        proc.process_node("/email")
+        for i, source in enumerate(sorted(pkg.rglob("*.py"))):
+            if i % 3 == 0:
+                source.write_text(source.read_text() + f"\n\ndef _edited_{i}():\n    return {i}\n")
+        bl.load_python_package(db, pkg, progress=False)
+        row = proc.estimate("/email").iloc[0]
+        start = time.perf_counter()
+        proc.process_node("/email")
+        wall = time.perf_counter() - start
+        session = proc.last_session
+        assert session is not None
+        db.close()
+    return {
+        "case": "email package, edited",
+        "workers": workers,
+        "llm_calls": f"{int(row['llm_calls'])} forecast, {session.llm_calls} made",
+        "forecast_wall_s": round(float(row["wall_s"]), 3),
+        "wall_s": round(wall, 3),
+        "wall_error": round(float(row["wall_s"]) / wall - 1, 3),
+        "forecast_completion_tokens": int(row["completion_tokens"]),
+        "completion_tokens": session.completion_tokens,
+        "tokens_error": round(int(row["completion_tokens"]) / session.completion_tokens - 1, 3),
+        "basis": f"{row['wall_s_basis']}/{row['completion_tokens_basis']}",
+    }
+
+
 def main() -> int:
     if sys.argv[1:2] == ["size-aware"]:
         print(json.dumps(size_aware()))
+    elif sys.argv[1:2] == ["forecast-package"]:
+        print(json.dumps(forecast_package()))
     elif sys.argv[1:2] == ["forecast"]:
         print(json.dumps(forecast(sys.argv[2], int(sys.argv[3]))))
     else:
