@@ -363,7 +363,12 @@ class Scheduler:
         sid = run.session.session_id
         pending = run.graph.pending
         due = self._due + self._read_ahead.claimed(claim)
-        ahead = [p for p in dict.fromkeys(due) if p in pending and p not in run.content]
+        wanted = set(claim)
+        ahead = [
+            p
+            for p in dict.fromkeys(due)
+            if p in pending and p not in run.content and p not in wanted
+        ]
         self._due = []
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),

@@ -12,7 +12,7 @@ from blarify_lab.db import GraphDB
 from blarify_lab.prompts import parse_prompt
 from blarify_lab.usage import estimate_tokens
 
-from .helpers import session_nodes
+from .helpers import QueryRecorder, session_nodes
 
 ANSWER = "Parses one line of the input and returns the fields it found. " * 3
 CALL_S = 0.05
@@ -90,3 +90,31 @@ def test_the_progress_bar_shows_the_schedulers_eta(
     assert etas, "the bar shows the scheduler's ETA"
     # 26 calls of 50 ms on 2 workers: never more than the whole session's work
     assert max(etas) <= total * CALL_S * 2
+
+
+def test_a_parent_starts_without_a_round_trip_after_its_last_child(db_manager: GraphDB) -> None:
+    """On a chain only the leaf is claimed by a query: every parent was read ahead with its
+    child and starts when the child finishes; its in_progress mark follows in a later write."""
+    levels = 30
+    db_manager.run_query(
+        "UNWIND range(0, $n - 1) AS i CREATE (:FUNCTION {path: '/k' + toString(i)})",
+        {"n": levels},
+    )
+    db_manager.run_query(
+        "MATCH (a:FUNCTION), (b:FUNCTION) WHERE toInteger(substring(b.path, 2)) = "
+        "toInteger(substring(a.path, 2)) + 1 CREATE (a)-[:CONTAINS]->(b)",
+        {},
+    )
+    llm = SleepyLLM()
+    proc = bl.RecursiveDFSProcessor(db_manager, llm, max_workers=4, progress=False)
+    with QueryRecorder(db_manager) as recorder:
+        text = proc.process_node("/k0")
+    assert text.startswith("/k0\n") and llm.paths == [f"/k{i}" for i in reversed(range(levels))]
+    advances = [p for query, p in recorder.calls if "$ahead" in query]
+    claimed = [n for p in advances for n in p["claim"]]
+    started = [n for p in advances for n in p["started"]]
+    read_ahead = [n for p in advances for n in p["ahead"]]
+    assert len(claimed) == 1, "only the leaf waits for a claim"
+    assert len(started) == len(read_ahead) == levels - 1
+    assert sorted(started) == sorted(read_ahead)
+    assert session_nodes(db_manager) == 0

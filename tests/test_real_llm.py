@@ -221,6 +221,7 @@ def test_cli_estimates_then_runs_a_real_model(
     assert main([*args, *model, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "llm_calls" in out and "cost_usd" in out and server.requests == []
+    assert "wall_s" in out and "wall_s_basis" in out, "the dry run prints the forecast"
     assert main([*args, *model]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("/root\nDocuments /root.")
