@@ -102,20 +102,20 @@ def cyclic_components(pending: set[int], children: Mapping[int, Sequence[int]]) 
     for start in sorted(pending):
         if start in index:
             continue
-        work: list[tuple[int, int]] = [(start, 0)]
+        work: list[tuple[int, int, list[int]]] = [(start, 0, [])]
         while work:
-            node, i = work.pop()
+            node, i, kids = work.pop()
             if i == 0:
                 index[node] = low[node] = counter
                 counter += 1
                 stack.append(node)
                 on_stack.add(node)
-            kids = [c for c in children.get(node, ()) if c in pending]
+                kids = [c for c in children.get(node, ()) if c in pending]  # once per node
             if i < len(kids):
-                work.append((node, i + 1))
+                work.append((node, i + 1, kids))
                 child = kids[i]
                 if child not in index:
-                    work.append((child, 0))
+                    work.append((child, 0, []))
                 elif child in on_stack:
                     low[node] = min(low[node], index[child])
                 continue
