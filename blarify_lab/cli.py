@@ -231,10 +231,12 @@ def _llm(args: argparse.Namespace) -> Any:
         if args.base_url is not None:
             raise UserError("--base-url needs --model NAME")
         return ExtractiveSummarizer()
-    from .openai_chat import OpenAIChat
+    from .openai_chat import LOCAL_PLACEHOLDER_KEY, OpenAIChat
 
+    # An estimate calls nothing: it needs the model's identity, never a key.
+    key = LOCAL_PLACEHOLDER_KEY if getattr(args, "dry_run", False) else None
     try:
-        return OpenAIChat(args.model, base_url=args.base_url)
+        return OpenAIChat(args.model, base_url=args.base_url, api_key=key)
     except (ImportError, ValueError) as err:
         raise UserError(_one_line(err)) from None
 

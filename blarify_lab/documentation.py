@@ -24,7 +24,15 @@ from .db import GraphDB
 
 __all__ = ["DOCUMENTATION_COLUMNS", "documentation", "export_markdown"]
 
-DOCUMENTATION_COLUMNS = ["path", "labels", "description", "model", "session_id", "updated_at"]
+DOCUMENTATION_COLUMNS = [
+    "path",
+    "labels",
+    "description",
+    "model",
+    "session_id",
+    "updated_at",
+    "truncated",
+]
 
 
 def _check_root(root_path: object) -> str:
@@ -39,13 +47,15 @@ def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:
 
 def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
     """One row per documented code node at or under ``root_path`` (``root/...`` and
-    ``root::...``): path, labels, description, model, session_id, updated_at (UTC)."""
+    ``root::...``): path, labels, description, model, session_id, updated_at (UTC), truncated
+    (the answer was cut short: it is asked again on the next run)."""
     rows = [
         {
             "path": r["path"],
             "labels": ",".join(str(label) for label in r["labels"]),
             "description": r["description"],
             "model": r["model"],
+            "truncated": r.get("truncated") is True,
             "session_id": r["session_id"],
             "updated_at": (
                 None

@@ -111,7 +111,7 @@ class BudgetExceededError(BlarifyLabError):
         self.budget_usd = budget_usd
 
 
-RetryReason = Literal["permanent", "retries_exhausted", "deadline"]
+RetryReason = Literal["permanent", "retries_exhausted", "deadline", "retry_wait_too_long"]
 
 
 class LLMCallError(BlarifyLabError):
@@ -142,6 +142,7 @@ class LLMCallError(BlarifyLabError):
             "permanent": "not retried",
             "retries_exhausted": "retries exhausted",
             "deadline": "the next retry would cross the deadline",
+            "retry_wait_too_long": "the server asked to wait longer than max_retry_wait_s",
         }[reason]
         super().__init__(f"LLM call failed after {tries} ({why}): {what}: {self.server_message}")
 

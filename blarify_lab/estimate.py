@@ -53,14 +53,9 @@ def load_latency_model(db: GraphDB, model: str) -> LatencyModel:
     rows = db.run_query(q.call_measurements_query(), {"model": model, "limit": MEASUREMENTS_KEPT})
     return fit_latency(
         [
-            Measurement(
-                float(r["latency_s"]),
-                int(r["prompt_tokens"] or 0),
-                int(r["completion_tokens"] or 0),
-                int(r["attempts"] or 1),
-            )
+            Measurement(float(r["s"]), int(r["p"] or 0), int(r["c"] or 0), int(r["a"] or 1))
             for r in rows
-            if isinstance(r["latency_s"], int | float)
+            if isinstance(r["s"], int | float)
         ]
     )
 
@@ -104,12 +99,13 @@ def estimate_session(
     max_workers: int = 1,
     requests_per_minute: float | None = None,
     tokens_per_minute: float | None = None,
+    author: str | None = None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
     (estimated), ``cost_usd`` (NaN without prices) and ``wall_s`` of a session from the node
     ``root_id``, with ``completion_tokens_basis`` and ``wall_s_basis`` (``measured`` from this
     model's past calls, or ``assumed``). Writes nothing."""
-    latency = load_latency_model(db, model)
+    latency = load_latency_model(db, author or model)  # ``author``: the docs' ``model``
     if scope == "graph":
         rows = db.run_query(q.graph_contents_query(), {})
         edges = _edges(db.run_query(q.graph_structure_query(relationship_type), {}))
@@ -121,7 +117,8 @@ def estimate_session(
     for row in rows:
         labels = tuple(str(label) for label in row["labels"])
         content = NodeContent(str(row["path"]), labels, row["name"], row["text"])
-        node = _Node(content, row["doc_hash"], row["doc_description"])
+        doc_hash = None if row.get("doc_truncated") is True else row["doc_hash"]  # asked again
+        node = _Node(content, doc_hash, row["doc_description"])
         nodes.setdefault(int(row["node_id"]), node)
     graph = DependencyGraph(
         ((p, [c for c in kids if c in nodes]) for p, kids in edges if p in nodes), nodes

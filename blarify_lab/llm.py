@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ast
-import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from .identity import ModelIdentityWarning, provider_identity
 from .prompts import parse_prompt
 from .usage import Completion
 
@@ -15,6 +14,7 @@ __all__ = [
     "ExtractiveSummarizer",
     "LLMAdapter",
     "LLMProvider",
+    "ModelIdentityWarning",
     "as_llm_provider",
     "model_identity",
 ]
@@ -120,42 +120,33 @@ def _to_completion(prompt: str, value: Any) -> Completion:
     else:
         text = _check_text(value)
     counts = _usage_metadata(value)
+    finish = _finish_reason(value)
     if counts is not None:
-        return Completion(text, counts[0], counts[1], estimated=False)
-    return Completion.estimate(prompt, text)
+        return Completion(text, counts[0], counts[1], False, finish)
+    estimate = Completion.estimate(prompt, text)
+    return Completion(text, estimate.prompt_tokens, estimate.completion_tokens, True, finish)
+
+
+def _finish_reason(value: Any) -> str | None:
+    """Why a chat message's model stopped: LangChain's ``response_metadata`` ``finish_reason``
+    (OpenAI) or ``stop_reason`` (Anthropic, Bedrock), when it is a string."""
+    metadata = getattr(value, "response_metadata", None)
+    if not isinstance(metadata, Mapping):
+        return None
+    for key in ("finish_reason", "stop_reason"):
+        reason = metadata.get(key)  # pyright: ignore[reportUnknownMemberType]
+        if isinstance(reason, str):
+            return reason
+    return None
 
 
 def model_identity(llm: object) -> str:
-    """Who answers: ``llm.model`` (or ``llm.model_name``, as LangChain chat models have it) when
-    it is a non-empty string; for ``functools.partial(call, model="x")`` the model it names
-    (else the function with its bound arguments); else the qualified name ``module.QualName``
-    of a function (a lambda's line added) or of the provider's class. An ``as_llm_provider``
-    adapter answers for what it wraps. Give a provider a ``model`` attribute to be explicit."""
+    """Who answers, and how (``blarify_lab.identity.provider_identity``): the model's name with
+    its endpoint and generation settings. An ``as_llm_provider`` adapter answers for what it
+    wraps."""
     if isinstance(llm, _CallableProvider):
         return llm.identity
-    for attr in ("model", "model_name"):
-        try:
-            value = getattr(llm, attr, None)
-        except Exception:  # a property that raises
-            value = None
-        if isinstance(value, str) and value.strip():
-            return value
-    if isinstance(llm, functools.partial):  # partial(call, model="x"): the model it names
-        named = [v for k, v in llm.keywords.items() if k in ("model", "model_name")]
-        if named and isinstance(named[0], str) and named[0].strip():
-            return named[0]
-        bound = ", ".join(
-            [repr(a) for a in llm.args] + [f"{k}={v!r}" for k, v in llm.keywords.items()]
-        )
-        return f"{model_identity(llm.func)}({bound})"
-    if inspect.isfunction(llm) or inspect.ismethod(llm) or inspect.isbuiltin(llm):
-        name = f"{getattr(llm, '__module__', None) or 'builtins'}.{llm.__qualname__}"
-        code = getattr(llm, "__code__", None)
-        if llm.__name__ == "<lambda>" and code is not None:  # lambdas differ by their line
-            name += f"@{code.co_firstlineno}"
-        return name
-    cls = type(llm)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return provider_identity(llm)
 
 
 def as_llm_provider(llm: object) -> LLMAdapter:
@@ -212,6 +203,8 @@ class ExtractiveSummarizer:
     with the node's kind, its signature and the first line of its docstring, and what it
     contains. No network, no randomness: the same graph always gets the same documentation.
     """
+
+    model = "blarify_lab.llm.ExtractiveSummarizer"  # its identity (no warning)
 
     def __init__(self, max_children: int = 8) -> None:
         self.max_children = max_children

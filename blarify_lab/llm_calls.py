@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .pacing import RateLimiter
-from .retries import RetryEvent, call_with_retries
+from .retries import DEFAULT_MAX_RETRY_WAIT_S, RetryEvent, call_with_retries
 from .usage import Completion, estimate_tokens
 
 __all__ = ["CallOutcome", "call_llm"]
@@ -62,9 +62,11 @@ def call_llm(
     on_retry: Callable[[RetryEvent], None] | None = None,
     base_delay: float = 1.0,
     max_delay: float = 60.0,
+    max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
 ) -> CallOutcome:
     """Call ``complete(prompt)`` paced by ``limiter`` (None: not paced), retried on transient
-    failures at most ``max_retries`` times and never past ``deadline`` (``time.monotonic()``).
+    failures at most ``max_retries`` times, never waiting more than ``max_retry_wait_s`` at
+    once, and never past ``deadline`` (``time.monotonic()``).
     ``on_retry`` hears of each retried failure too."""
     tokens = estimate_tokens(prompt)
     waited = 0.0
@@ -97,6 +99,7 @@ def call_llm(
         base_delay=base_delay,
         max_delay=max_delay,
         cancel=cancel,
+        max_retry_wait_s=max_retry_wait_s,
     )
     if limiter is not None:
         limiter.on_success()

@@ -15,7 +15,7 @@ the first ``OpenAIChat`` is made. Works with vLLM, LM Studio, llama.cpp's server
 own (``RateLimitError``, ``AuthenticationError``, ``APITimeoutError`` …), with the API key
 scrubbed from their text. The key never appears in a repr, a log line or an error message.
 
-This module imports only ``blarify_lab.usage``.
+This module imports only ``blarify_lab.usage`` and ``blarify_lab.http_deadline``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from .http_deadline import attempt_deadline, bound_attempts
 from .usage import Completion, estimate_tokens
 
 if TYPE_CHECKING:
@@ -117,8 +118,12 @@ class OpenAIChat:
     ``api_key`` falls back to ``$OPENAI_API_KEY``; with a ``base_url`` (or
     ``$OPENAI_BASE_URL``) and no key, the placeholder ``"not-needed"`` is sent (local servers
     ignore it); with neither, ``ValueError``. ``temperature`` 0 by default (reproducible
-    documentation); ``max_tokens`` None lets the server decide; ``timeout`` in seconds per
-    attempt. ``model`` is the provider's identity.
+    documentation); ``max_tokens`` and ``top_p`` None let the server decide; ``timeout`` in
+    seconds bounds each attempt as a whole (connecting, sending and reading, however slowly
+    the server trickles its answer). The model, ``base_url`` and the generation settings are
+    the provider's identity (``model_identity``). ``max_retry_wait_s``, when set, is the longest
+    ``Retry-After`` from this server that the processor waits before it fails the node (the
+    smaller of it and the processor's own ``max_retry_wait_s``).
     """
 
     def __init__(
@@ -129,12 +134,16 @@ class OpenAIChat:
         api_key: str | None = None,
         temperature: float = 0.0,
         max_tokens: int | None = None,
+        top_p: float | None = None,
         timeout: float = 120.0,
+        max_retry_wait_s: float | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty string, got {model!r}")
-        if timeout <= 0:
+        if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if max_retry_wait_s is not None and not 0 <= max_retry_wait_s < float("inf"):
+            raise ValueError(f"max_retry_wait_s must be >= 0 seconds, got {max_retry_wait_s!r}")
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens!r}")
         openai_module = _import_openai()
@@ -151,15 +160,20 @@ class OpenAIChat:
         self.base_url = base_url
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.top_p = top_p
         self.timeout = timeout
+        self.max_retry_wait_s = max_retry_wait_s
         self._key = _Secret(key)
         self._client: openai.OpenAI = openai_module.OpenAI(
             api_key=key, base_url=base_url, timeout=timeout, max_retries=0
         )
+        # ``timeout`` bounds the whole attempt, not each read: a trickling server is cut off.
+        self._bounded = bound_attempts(getattr(self._client, "_client", None))
 
     def complete(self, prompt: str) -> Completion:
         """One chat completion of ``prompt`` (as the user message), with the usage the server
-        reports (``estimated=False``), or an estimate when it reports none."""
+        reports (``estimated=False``), or an estimate when it reports none, and its
+        ``finish_reason`` (``"length"``: cut short by ``max_tokens``)."""
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
@@ -167,20 +181,25 @@ class OpenAIChat:
         }
         if self.max_tokens is not None:
             kwargs["max_tokens"] = self.max_tokens
+        if self.top_p is not None:
+            kwargs["top_p"] = self.top_p
         try:
-            response = self._client.chat.completions.create(**kwargs)
+            with attempt_deadline(self.timeout):
+                response = self._client.chat.completions.create(**kwargs)
         except BaseException as err:
             scrub_secret(err, self._key.get())
             raise
         if not response.choices:
             raise ValueError(f"{self.model}: the server answered with no choices")
-        text = response.choices[0].message.content or ""
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        finish = choice.finish_reason if isinstance(choice.finish_reason, str) else None
         usage = response.usage
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
-            return Completion(text, prompt_tokens, completion_tokens, estimated=False)
-        return Completion(text, estimate_tokens(prompt), estimate_tokens(text), estimated=True)
+            return Completion(text, prompt_tokens, completion_tokens, False, finish)
+        return Completion(text, estimate_tokens(prompt), estimate_tokens(text), True, finish)
 
     def get_completion(self, prompt: str) -> str:
         """The text of ``complete(prompt)``."""

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import queries as q
+from .budget import CallBudget
 from .checks import (
     check_money,
     check_path,
@@ -31,27 +32,25 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
-from .errors import BudgetExceededError, LLMCallError, NodeNotFoundError
+from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
-from .llm_calls import call_llm
+from .node_call import CallSettings, ask_llm
 from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
 from .prompts import (
     CYCLE_MARK,
     DEFAULT_MAX_DESCRIPTION_CHARS,
     DEFAULT_MAX_TEXT_CHARS,
-    ERROR_MARK,
     NodeContent,
     build_prompt,
-    clean_description,
-    error_description,
     input_hash,
 )
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
+from .retries import DEFAULT_MAX_RETRY_WAIT_S
 from .scheduler import Completions, Scheduler, SessionRun
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
-from .usage import cost_usd, validate_prices
+from .usage import validate_prices
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -97,6 +96,7 @@ class RecursiveDFSProcessor:
         max_retries: int = 5,
         prices: Mapping[str, float] | None = None,
         max_cost_usd: float | None = None,
+        max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
     ) -> None:
         check_whole(max_workers, "max_workers", 1)
         self.timeout = check_timeout(timeout)
@@ -105,6 +105,7 @@ class RecursiveDFSProcessor:
         check_whole(max_text_chars, "max_text_chars", 200)
         check_whole(max_description_chars, "max_description_chars", 100)
         check_whole(max_retries, "max_retries", 0)
+        self.max_retry_wait_s = check_seconds(max_retry_wait_s, "max_retry_wait_s")
         RateLimiter(requests_per_minute, tokens_per_minute)  # validates both limits
         self.prices = None if prices is None else validate_prices(prices)
         if max_cost_usd is not None:
@@ -130,8 +131,15 @@ class RecursiveDFSProcessor:
         self.max_text_chars = max_text_chars
         self.max_description_chars = max_description_chars
         self.last_session: ProcessingSession | None = None
+        self._provider = as_llm_provider(llm_provider)  # TypeError first: not a provider
         self.model = model_identity(llm_provider)  # a stored description's author
-        self._provider = as_llm_provider(llm_provider)
+
+    @property
+    def reuse_identity(self) -> str:
+        """What a stored description must have been made with, besides its prompt, to be
+        reused: the model's identity (its endpoint and generation settings included) and
+        ``max_description_chars``."""
+        return f"{self.model} [max_description_chars={self.max_description_chars}]"
 
     # ------------------------------------------------------------------------------ public
     def process_node(
@@ -213,13 +221,14 @@ class RecursiveDFSProcessor:
             relationship_type=(
                 self.hierarchy_relationship if use_hierarchy else self.call_relationship
             ),
-            model=self.model,
+            model=self.reuse_identity,
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
             prices=self.prices,
             max_workers=self.max_workers,
             requests_per_minute=self.requests_per_minute,
             tokens_per_minute=self.tokens_per_minute,
+            author=self.model,
         )
 
     # ----------------------------------------------------------------------- session driver
@@ -277,6 +286,8 @@ class RecursiveDFSProcessor:
         run.reuse = self.save_documentation and not session.force
         run.deadline = deadline
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
+        if self.max_cost_usd is not None:
+            run.budget = CallBudget(self.max_cost_usd)
         mode = self.progress if progress is None else progress
         with session_lifecycle(
             self.db_manager,
@@ -342,20 +353,21 @@ class RecursiveDFSProcessor:
             node_id = run.path_ids.get(node_path, node_id)
         children = run.children(node_id)
         prompt = build_prompt(run.content[node_id], children, max_text_chars=self.max_text_chars)
-        made_from = input_hash(self.model, prompt)
+        made_from = input_hash(self.reuse_identity, prompt)
         stored = run.stored.get(node_id)
         cached = stored is not None and stored[0] == made_from
         if stored is not None and cached:
             description = stored[1]
         else:
-            description = self._ask(run, node_id, prompt)
-            measured = run.made.pop(node_id, {})  # what the call took (``_ask``)
+            description, truncated = self._ask(run, node_id, prompt)
+            measured = run.made.pop(node_id, {})  # what the call took (``node_call``)
             if node_id not in run.errors:
                 run.made[node_id] = {
                     "node_id": node_id,
                     "description": description,
                     "input_hash": made_from,
                     "model": self.model,
+                    "truncated": truncated,
                     **measured,
                 }
         run.outcome[node_id] = (description, cached)
@@ -364,54 +376,23 @@ class RecursiveDFSProcessor:
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
 
-    def _ask(self, run: SessionRun, node_id: int, prompt: str) -> str:
-        """The LLM's description of one node, paced by the session's rate limits and retried
-        on transient failures; ``[ERROR] ...`` (and the error noted) if it fails for good.
-        The answer is bounded and cleaned before it is kept."""
-        session = run.session
-        budget = self.max_cost_usd
-        if budget is not None and (session.cost_usd or 0.0) >= budget:
-            # spent: a node claimed before that, but not yet started, is not asked
-            raise BudgetExceededError(session.session_id, session.cost_usd or 0.0, budget)
-        session.called_llm()
-        try:
-            outcome = call_llm(
-                self._provider.complete,
-                prompt,
-                limiter=run.limiter,
-                max_retries=self.max_retries,
-                deadline=run.deadline,
-                cancel=run.cancel,
-            )
-        except LLMCallError as err:
-            session.used(node_id, attempts=err.attempts)
-            cause = err.__cause__ if err.__cause__ is not None else err
-            run.errors[node_id] = _failure(err, cause)
-            return f"{ERROR_MARK} {run.errors[node_id]}"
-        except Exception as err:  # cancelled while waiting for a rate limit, or a bug
-            session.used(node_id, attempts=1)
-            run.errors[node_id] = describe_error(err)
-            return error_description(err)
-        usage = outcome.completion
-        cost = None
-        if self.prices is not None:
-            cost = cost_usd(usage.prompt_tokens, usage.completion_tokens, self.prices)
-        session.used(
-            node_id,
-            attempts=outcome.attempts,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            estimated=usage.estimated,
-            cost_usd=cost,
-            waited_s=outcome.waited_s,
+    def _ask(self, run: SessionRun, node_id: int, prompt: str) -> tuple[str, bool]:
+        """The LLM's description of one node and whether it was cut short
+        (``node_call.ask_llm``)."""
+        settings = CallSettings(
+            max_retries=self.max_retries,
+            max_retry_wait_s=self._max_retry_wait_s(),
+            prices=self.prices,
+            max_description_chars=self.max_description_chars,
         )
-        run.made[node_id] = outcome.measured()
-        description = clean_description(usage.text, self.max_description_chars)
-        if not description.strip():
-            err = ValueError("the LLM provider returned an empty description")
-            run.errors[node_id] = describe_error(err)
-            return error_description(err)
-        return description
+        return ask_llm(run, node_id, prompt, self._provider.complete, settings)
+
+    def _max_retry_wait_s(self) -> float:
+        """The processor's ``max_retry_wait_s``, or the provider's when it asks for less."""
+        own = getattr(self.llm_provider, "max_retry_wait_s", None)
+        if isinstance(own, int | float) and not isinstance(own, bool) and own >= 0:
+            return min(self.max_retry_wait_s, float(own))
+        return self.max_retry_wait_s
 
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no
@@ -427,17 +408,6 @@ class RecursiveDFSProcessor:
         run = SessionRun(session, node_id, threading.Event(), queue.SimpleQueue())
         run.content[node_id] = NodeContent(node_path, labels, row["name"], row["text"])
         return run, node_id
-
-
-def _failure(err: LLMCallError, cause: BaseException) -> str:
-    """A failed call in one line: the original error, its HTTP status and how it ended."""
-    status = f" (HTTP {err.status_code})" if err.status_code else ""
-    tail = ""
-    if err.attempts > 1 or err.reason != "permanent":
-        reason = {"retries_exhausted": "retries exhausted", "deadline": "deadline reached"}
-        tail = f" [{err.attempts} attempts, {reason.get(err.reason, err.reason)}]"
-    message = " ".join((err.server_message or str(cause)).split())
-    return f"{type(cause).__name__}{status}: {message}{tail}"
 
 
 def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:

@@ -164,11 +164,10 @@ def scope_node_ids_query(session_id: str) -> str:
 
 
 def advance_session_query(session_id: str) -> str:
-    """The scheduler's one round trip: store ``$docs``, mark ``$started`` (read ahead, now
-    running), finish ``$completed``/``$failed``, claim ``$claim``, read ``$ahead`` (kept pending).
-    ``$docs``: maps ``{node_id, description, input_hash, model, latency_s, prompt_tokens,
-    completion_tokens, attempts}``, one ``DOCUMENTATION`` node per code node (keyed by its id)
-    that ``DESCRIBES`` it. Claimed and ahead rows carry what a prompt needs and the stored doc."""
+    """The scheduler's one round trip: store ``$docs`` (maps of ``node_id, description,
+    input_hash, model, truncated, latency_s, prompt_tokens, completion_tokens, attempts``; one
+    ``DOCUMENTATION`` node per code node), mark ``$started``, finish ``$completed``/``$failed``,
+    claim ``$claim``, read ``$ahead`` (kept pending); rows: prompt content and stored doc."""
     prop = status_property(session_id)
     return (
         "UNWIND $docs AS doc WITH doc, doc.node_id AS key "  # a variable: FalkorDB's index
@@ -176,10 +175,10 @@ def advance_session_query(session_id: str) -> str:
         f"MERGE (d:{DOCUMENTATION_LABEL} {{node_id: key}}) "
         f"MERGE (d)-[:{DESCRIBES}]->(n) "
         "SET d.description = doc.description, d.input_hash = doc.input_hash, "
-        "d.model = doc.model, d.session_id = $session_id, d.updated_at = timestamp(), "
-        "d.node_path = n.path, d.latency_s = doc.latency_s, d.prompt_tokens = doc.prompt_tokens, "
-        "d.completion_tokens = doc.completion_tokens, d.attempts = doc.attempts "
-        "WITH count(*) AS saved UNWIND $started AS node_id "
+        "d.model = doc.model, d.truncated = doc.truncated, d.session_id = $session_id, "
+        "d.updated_at = timestamp(), d.node_path = n.path, d.latency_s = doc.latency_s, "
+        "d.prompt_tokens = doc.prompt_tokens, d.completion_tokens = doc.completion_tokens, "
+        "d.attempts = doc.attempts WITH count(*) AS saved UNWIND $started AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' SET n.{prop} = 'in_progress' "
         "WITH count(*) AS started UNWIND $completed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'completed' "
@@ -193,7 +192,8 @@ def advance_session_query(session_id: str) -> str:
         "ELSE 'in_progress' END WITH n, ahead "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, ahead"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
+        "d.truncated AS doc_truncated, ahead"
     )
 
 
@@ -201,8 +201,8 @@ def call_measurements_query() -> str:
     """Read only: what the stored calls of ``$model`` took, the newest ``$limit`` first."""
     return (
         f"MATCH (d:{DOCUMENTATION_LABEL}) WHERE d.model = $model AND d.latency_s IS NOT NULL "
-        "RETURN d.latency_s AS latency_s, d.prompt_tokens AS prompt_tokens, d.completion_tokens "
-        "AS completion_tokens, d.attempts AS attempts ORDER BY d.updated_at DESC LIMIT $limit"
+        "RETURN d.latency_s AS s, d.prompt_tokens AS p, d.completion_tokens AS c, d.attempts AS a "
+        "ORDER BY d.updated_at DESC LIMIT $limit"
     )
 
 
@@ -218,10 +218,8 @@ def cleanup_session_query(session_id: str, *, batched: bool = False) -> str:
 
 
 def documentation_constraint_query() -> str:
-    """Neo4j only: one ``DOCUMENTATION`` node per code node, even under concurrent sessions.
-
-    (FalkorDB runs the write queries of one graph one at a time, so ``MERGE`` alone holds.)
-    """
+    """Neo4j only: one ``DOCUMENTATION`` node per code node, even under concurrent sessions
+    (FalkorDB runs the write queries of one graph one at a time, so ``MERGE`` alone holds)."""
     return (
         f"CREATE CONSTRAINT blarify_documentation_node IF NOT EXISTS "
         f"FOR (d:{DOCUMENTATION_LABEL}) REQUIRE d.node_id IS UNIQUE"
@@ -241,7 +239,8 @@ def graph_contents_query() -> str:
         f"MATCH (n) WHERE {_in_scope('n')} "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
+        "d.truncated AS doc_truncated"
     )
 
 
@@ -251,7 +250,8 @@ def nodes_contents_query() -> str:
         f"UNWIND $node_ids AS node_id MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} "
         f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
         "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description"
+        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
+        "d.truncated AS doc_truncated"
     )
 
 
@@ -285,7 +285,7 @@ def documentation_query() -> str:
         "OR n.path STARTS WITH $file_prefix "
         "RETURN n.path AS path, labels(n) AS labels, n.name AS name, "
         "n.start_line AS start_line, d.description AS description, d.model AS model, "
-        "d.session_id AS session_id, d.updated_at AS updated_at "
+        "d.truncated AS truncated, d.session_id AS session_id, d.updated_at AS updated_at "
         "ORDER BY path"
     )
 

@@ -47,6 +47,7 @@ REPORT_COLUMNS = [
     "completion_tokens",
     "tokens_estimated",
     "cost_usd",
+    "truncated",
 ]
 STATE_COLOURS = {
     "pending": "#9e9e9e",
@@ -90,6 +91,8 @@ class RecordView(Protocol):
     def tokens_estimated(self) -> bool: ...
     @property
     def cost_usd(self) -> float | None: ...
+    @property
+    def truncated(self) -> bool: ...
 
 
 class SessionView(Protocol):
@@ -161,6 +164,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "completion_tokens": r.completion_tokens,
             "tokens_estimated": r.tokens_estimated,
             "cost_usd": r.cost_usd,
+            "truncated": r.truncated,
         }
         for r in list(session.nodes.values())
     ]
@@ -171,6 +175,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
     frame["cycle"] = frame["cycle"].astype(bool)
     frame["cached"] = frame["cached"].astype(bool)
     frame["tokens_estimated"] = frame["tokens_estimated"].astype(bool)
+    frame["truncated"] = frame["truncated"].astype(bool)
     for col in ("attempts", "prompt_tokens", "completion_tokens"):
         frame[col] = frame[col].astype("int64")
     frame["cost_usd"] = frame["cost_usd"].astype("float64")

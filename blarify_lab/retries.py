@@ -18,7 +18,8 @@ Anything else (400, 401, 403, 404, a ``TypeError`` …) is permanent: raised at 
 
 Whatever fails reaches the caller as ``LLMCallError`` (a ``BlarifyLabError``) with ``attempts``
 (how many calls were made), ``status_code`` (or None), ``reason`` (``"permanent"``,
-``"retries_exhausted"`` or ``"deadline"``), the server's own message in the text, and the
+``"retries_exhausted"``, ``"deadline"`` or ``"retry_wait_too_long"``: the server asked to wait
+longer than ``max_retry_wait_s``, 60 s by default), the server's own message in the text, and the
 original exception as ``__cause__``. A ``cancel`` event set during a backoff raises
 ``SessionCancelled`` instead. ``fn`` may pace itself (``RateLimiter.acquire`` inside it): its
 ``SessionCancelled`` passes through unwrapped, and a ``PacingTimeout`` (any blarify_lab error
@@ -45,6 +46,7 @@ import tenacity
 from .errors import BlarifyLabError, LLMCallError, RetryReason, SessionCancelled
 
 __all__ = [
+    "DEFAULT_MAX_RETRY_WAIT_S",
     "TRANSIENT_STATUS_CODES",
     "LLMCallError",
     "RetryEvent",
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_MAX_RETRY_WAIT_S = 60.0  # the longest one wait before a retry may be
 
 _TRANSIENT_CLASS_NAMES = frozenset(
     {
@@ -194,12 +197,15 @@ def call_with_retries(
     max_delay: float = 60.0,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
 ) -> tuple[T, int]:
     """Call ``fn()`` until it succeeds; return ``(its result, the number of attempts)``.
 
     A transient failure (``is_transient``) is retried at most ``max_retries`` times, after the
     server's ``Retry-After`` when it gives one, else after an exponential backoff with jitter
-    (``base_delay`` · 2^n, at most ``max_delay``). ``deadline`` is a ``clock()``
+    (``base_delay`` · 2^n, at most ``max_delay``). One wait is at most ``max_retry_wait_s``: a
+    server that asks for longer (``Retry-After: 3600``) ends the call at once, with reason
+    ``"retry_wait_too_long"``. ``deadline`` is a ``clock()``
     (``time.monotonic()``) instant: when the next wait would end past it, no wait happens and
     the last error is raised. ``on_retry`` hears of each failure that will be retried, before
     its wait. ``cancel``, when given, replaces ``sleep`` with a wait that a set event cuts
@@ -209,8 +215,11 @@ def call_with_retries(
     """
     if max_retries < 0:
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    if not max_retry_wait_s >= 0:
+        raise ValueError(f"max_retry_wait_s must be >= 0 seconds, got {max_retry_wait_s!r}")
     attempts = 0
     stopped_by_deadline = False
+    too_long: float | None = None  # the wait a server asked for, beyond max_retry_wait_s
 
     def attempt() -> T:
         nonlocal attempts
@@ -222,11 +231,14 @@ def call_with_retries(
         hint = retry_after_seconds(error) if error is not None else None
         if hint is not None:
             return hint
-        return _backoff(state.attempt_number, base_delay, max_delay)
+        return _backoff(state.attempt_number, base_delay, min(max_delay, max_retry_wait_s))
 
     def stop(state: tenacity.RetryCallState) -> bool:
-        nonlocal stopped_by_deadline
+        nonlocal stopped_by_deadline, too_long
         if state.attempt_number > max_retries:
+            return True
+        if (state.upcoming_sleep or 0.0) > max_retry_wait_s:
+            too_long = state.upcoming_sleep
             return True
         if deadline is not None and clock() + (state.upcoming_sleep or 0.0) > deadline:
             stopped_by_deadline = True
@@ -283,6 +295,12 @@ def call_with_retries(
             reason = "permanent"
         elif stopped_by_deadline:
             reason = "deadline"
+        elif too_long is not None:
+            reason = "retry_wait_too_long"
+            error.add_note(
+                f"the server asked to wait {too_long:g} s before retrying, more than "
+                f"max_retry_wait_s={max_retry_wait_s:g}"
+            )
         else:
             reason = "retries_exhausted"
         raise LLMCallError(

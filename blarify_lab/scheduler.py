@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from . import queries as q
+from .budget import CallBudget
 from .db import GraphDB
 from .dispatch import Dispatch
 from .errors import (
@@ -71,6 +72,7 @@ class SessionRun:
     last_flush: float = 0.0
     # durable documentation: what the graph holds for claimed nodes, and what to write
     limiter: RateLimiter | None = None  # the session's LLM pacing, shared by its workers
+    budget: CallBudget | None = None  # the session's max_cost_usd, reserved call by call
     deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
@@ -254,12 +256,10 @@ class Scheduler:
         run = self.run
         session = run.session
         ready = ReadyQueue(run.priority, run.graph.ready())
-        dispatch = Dispatch(run.priority, lambda node_id: self.work(run, node_id), self.max_workers)
-        reporter.eta = lambda: remaining_s(  # the forecast's bound, with this run's call times
-            session.total - finished,
-            dispatch.task_s,
-            self.max_workers,
-            max(ready.best(), dispatch.best()),
+        w = self.max_workers
+        dispatch = Dispatch(run.priority, lambda node_id: self.work(run, node_id), w)
+        reporter.eta = lambda: remaining_s(  # the forecast's bound, at this run's call times
+            session.total - finished, dispatch.task_s, w, max(ready.best(), dispatch.best())
         )
         self._read_ahead = ReadAhead(run.graph.parents, run.graph.unfinished)
         self._due: list[int] = []  # parents to read ahead in the next round trip
@@ -363,12 +363,8 @@ class Scheduler:
         sid = run.session.session_id
         pending = run.graph.pending
         due = self._due + self._read_ahead.claimed(claim)
-        wanted = set(claim)
-        ahead = [
-            p
-            for p in dict.fromkeys(due)
-            if p in pending and p not in run.content and p not in wanted
-        ]
+        wanted = set(claim) | run.content.keys()
+        ahead = [p for p in dict.fromkeys(due) if p in pending and p not in wanted]
         self._due = []
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),
@@ -391,7 +387,13 @@ class Scheduler:
             if node_id in run.content:  # a second row for one node: never expected
                 continue
             doc_hash, doc_description = row.get("doc_hash"), row.get("doc_description")
-            if run.reuse and isinstance(doc_hash, str) and isinstance(doc_description, str):
+            finished = row.get("doc_truncated") is not True  # a cut-short answer: ask again
+            if (
+                run.reuse
+                and finished
+                and isinstance(doc_hash, str)
+                and isinstance(doc_description, str)
+            ):
                 run.stored[node_id] = (doc_hash, doc_description)
             path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])

@@ -60,6 +60,7 @@ class NodeRecord:
     completion_tokens: int = 0
     tokens_estimated: bool = False  # the provider reported no usage: estimated
     cost_usd: float | None = None  # with prices set
+    truncated: bool = False  # the answer was cut short: stored marked, never reused
 
 
 @dataclass(eq=False)
@@ -141,10 +142,13 @@ class ProcessingSession:
         estimated: bool = False,
         cost_usd: float | None = None,
         waited_s: float = 0.0,
+        truncated: bool = False,
     ) -> None:
-        """What asking the LLM about a node took: attempts, tokens, cost, rate-limit waits."""
+        """What asking the LLM about a node took: attempts, tokens, cost, rate-limit waits,
+        and whether its answer was cut short."""
         record = self.nodes[node_id]
         with self._lock:
+            record.truncated = record.truncated or truncated
             record.attempts += attempts
             record.prompt_tokens += prompt_tokens
             record.completion_tokens += completion_tokens

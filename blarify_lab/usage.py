@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 PRICE_KEYS = ("prompt", "completion")
+LENGTH_REASONS = frozenset({"length", "max_tokens"})  # finish reasons of a cut-short answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +35,21 @@ class Completion:
     """The text an LLM answered and the tokens the call used.
 
     ``estimated`` is True when the provider did not report its usage and the token counts are
-    ``estimate_tokens`` of the prompt and of the text.
+    ``estimate_tokens`` of the prompt and of the text. ``finish_reason`` is why the model
+    stopped, as the provider says it (None when unknown); ``truncated`` is True when it stopped
+    at its length limit (``"length"``, or ``"max_tokens"`` as Anthropic and Bedrock say).
     """
 
     text: str
     prompt_tokens: int
     completion_tokens: int
     estimated: bool = False
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """The answer was cut short by the model's length limit."""
+        return self.finish_reason is not None and self.finish_reason.lower() in LENGTH_REASONS
 
     @property
     def total_tokens(self) -> int:

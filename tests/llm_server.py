@@ -14,7 +14,8 @@ first ``Path:`` line of the prompt (else its first line), with ``usage`` counted
 whitespace-separated words (``report_usage=False`` leaves ``usage`` out). Can inject scripted
 faults (any status, ``Retry-After``/``retry-after-ms``, a delay), a wrong-key 401 that echoes
 the key it got (as OpenAI's does, so tests can prove the client scrubs it), a delay on every
-answer, and a server-side rate limit: at most ``requests_per_minute / 60 + 1`` accepted
+answer, a trickle (every answer, or one, sent one byte at a time), a ``finish_reason`` of
+``"length"``, and a server-side rate limit: at most ``requests_per_minute / 60 + 1`` accepted
 requests in any sliding one-second window, a 429 with ``Retry-After`` above it. Every request
 is recorded (time, method, path, headers, JSON body, status answered).
 """
@@ -39,13 +40,16 @@ __all__ = ["Fault", "LLMTestServer", "RecordedRequest", "answer_for"]
 class Fault:
     """A scripted answer for one chat request: ``status`` with an OpenAI-style error body,
     optional ``Retry-After`` (seconds, sent as given) or ``retry-after-ms``, after ``delay``
-    seconds. ``status=200`` with a delay makes one slow success."""
+    seconds. ``status=200`` with a delay makes one slow success; with ``trickle_s`` one that
+    dribbles out byte by byte; with ``finish_reason="length"`` one cut short."""
 
     status: int
     retry_after: float | None = None
     retry_after_ms: float | None = None
     message: str | None = None
     delay: float = 0.0
+    trickle_s: float = 0.0  # > 0: the whole answer is sent one byte at a time, this far apart
+    finish_reason: str | None = None  # a 200's finish_reason (else the server's)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class _State:
     delay: float
     report_usage: bool
     window_limit: int | None
+    trickle_s: float = 0.0
+    finish_reason: str = "stop"
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
     accepted: deque[float] = field(default_factory=deque)
@@ -102,9 +108,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        trickle_s: float = 0.0,
+    ) -> None:
         data = json.dumps(payload).encode()
         self._record(status)  # before answering: a client that has its answer sees the record
+        if trickle_s > 0:
+            self._trickle(status, data, headers or {}, trickle_s)
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -112,6 +127,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _trickle(self, status: int, data: bytes, headers: dict[str, str], every: float) -> None:
+        """The whole answer, status line included, one byte at a time ``every`` s apart."""
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i : i + 1])
+                time.sleep(every)
+        except OSError:  # the client gave up
+            self.close_connection = True
 
     def _error(
         self, status: int, message: str, kind: str, headers: dict[str, str] | None = None
@@ -203,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "'messages' is a required property", "invalid_request_error")
             return 400
         time.sleep(fault.delay if fault is not None else state.delay)
+        trickle_s = fault.trickle_s if fault is not None else state.trickle_s
+        finish = (fault.finish_reason if fault is not None else None) or state.finish_reason
         prompt = "\n".join(
             str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict)
         )
@@ -216,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "finish_reason": finish,
                     "logprobs": None,
                 }
             ],
@@ -224,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
         if state.report_usage:
             p, c = len(prompt.split()), len(text.split())
             payload["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
-        self._send_json(200, payload)
+        self._send_json(200, payload, trickle_s=trickle_s)
         return 200
 
     def _admit(self, now: float) -> float | None:
@@ -317,6 +347,14 @@ class LLMTestServer:
 
     def set_delay(self, seconds: float) -> None:
         self._state.delay = seconds
+
+    def set_trickle(self, seconds_per_byte: float) -> None:
+        """Send every answer one byte at a time (0: at once)."""
+        self._state.trickle_s = seconds_per_byte
+
+    def set_finish_reason(self, reason: str) -> None:
+        """The ``finish_reason`` of every answer (``"length"``: cut short)."""
+        self._state.finish_reason = reason
 
     def set_report_usage(self, report: bool) -> None:
         self._state.report_usage = report

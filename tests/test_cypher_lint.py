@@ -91,6 +91,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
                         "description": "d",
                         "input_hash": "h",
                         "model": "m",
+                        "truncated": False,
                         "latency_s": 0.5,
                         "prompt_tokens": 9,
                         "completion_tokens": 3,

@@ -92,7 +92,9 @@ def test_options_are_sent(llm_server: LLMTestServer) -> None:
 
 def test_the_adapter_uses_openai_chat_usage_and_identity(llm: OpenAIChat) -> None:
     adapter = as_llm_provider(llm)
-    assert adapter.identity == model_identity(llm) == "test-model"
+    assert adapter.identity == model_identity(llm)
+    # the endpoint and the generation settings are part of who answers
+    assert model_identity(llm) == (f'test-model {{"base_url":"{llm.base_url}","temperature":0}}')
     assert adapter.complete(PROMPT).estimated is False
     assert adapter.get_completion(PROMPT) == "Documents /pkg/mod.py::f."
 

@@ -132,7 +132,7 @@ def test_model_identity_rules() -> None:
             raise RuntimeError("no")
 
     assert model_identity(WithModel()) == "llama3.1:8b"
-    assert model_identity(WithBoth()) == "wins"
+    assert model_identity(WithBoth()) == 'wins {"model_name":"loses"}'  # both names count
     assert model_identity(ChatModel(model_name="claude-x")) == "claude-x"
     here = __name__
     assert model_identity(NonStringModel()) == (
