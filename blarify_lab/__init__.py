@@ -24,6 +24,8 @@ from .errors import (
     NodeNotFoundError,
     SessionCancelled,
     SessionCleanupError,
+    SessionNotFoundError,
+    SourceConflictError,
 )
 from .handles import SessionHandle
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
@@ -79,6 +81,8 @@ __all__ = [
     "SessionCleanupError",
     "SessionDashboard",
     "SessionHandle",
+    "SessionNotFoundError",
+    "SourceConflictError",
     "__version__",
     "cleanup_leftovers",
     "cleanup_session",

@@ -7,7 +7,8 @@ names a model on an OpenAI-compatible server (``--base-url``; the key from
 Exit codes: 0 done; 1 the work failed (timeout, budget reached, database lost during the run,
 cleanup failed);
 2 bad input (unknown path, bad URI, bad session id or duration, unreachable database, a report
-file that cannot be written, an argument that is not valid text); 130 interrupted (Ctrl-C),
+file that cannot be written, an argument that is not valid text, a load that would remove
+another tree's documentation, an unknown session, an export folder that is not ours); 130 interrupted (Ctrl-C),
 143 terminated (SIGTERM), 129 hung up (SIGHUP): a running session removes its state first in
 all three. Errors are one line on stderr, never a traceback.
 """
@@ -31,7 +32,15 @@ import pandas as pd
 from .cli_args import PROG, build_parser
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .documentation import export_markdown
-from .errors import BudgetExceededError, GraphDBError, NodeNotFoundError, SessionCleanupError
+from .errors import (
+    BudgetExceededError,
+    ExportRefusedError,
+    GraphDBError,
+    NodeNotFoundError,
+    SessionCleanupError,
+    SessionNotFoundError,
+    SourceConflictError,
+)
 from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
 from .llm import ExtractiveSummarizer
 from .loader import LoadedPackage, load_python_package
@@ -218,8 +227,8 @@ def _load(args: argparse.Namespace) -> int:
         raise UserError(f"no such package or file: {args.path}")
     with _connect(args.uri) as db:
         try:
-            loaded = load_python_package(db, args.path, prefix=args.prefix)
-        except ValueError as err:  # a prefix that is no path
+            loaded = load_python_package(db, args.path, prefix=args.prefix, replace=args.replace)
+        except (ValueError, SourceConflictError) as err:  # a prefix that is no path
             raise UserError(_one_line(err)) from None
         _print_loaded(loaded)
     return 0
@@ -296,8 +305,8 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(f"cannot export to {out}: it is not a directory")
     with _connect(args.uri) as db:
         try:
-            pages = export_markdown(db, args.root, out)
-        except (LookupError, ValueError) as err:
+            pages = export_markdown(db, args.root, out, force=args.force)
+        except (LookupError, ValueError, ExportRefusedError) as err:
             raise UserError(_one_line(err)) from None
         except OSError as err:
             raise UserError(f"cannot write to {out}: {_one_line(err)}") from None
@@ -315,7 +324,9 @@ def _sessions(args: argparse.Namespace) -> int:
                 if args.dry_run:
                     found = list_sessions(db)
                     found = found.loc[found["session_id"] == args.session]
-                    _print_frame(found, f"no session {args.session} in the graph")
+                    if found.empty:
+                        raise UserError(f"no such session {args.session} in the graph")
+                    _print_frame(found, "")
                     return 0
                 removed = cleanup_session(db, args.session)
                 print(f"removed session {args.session} from {removed} nodes")
@@ -323,7 +334,7 @@ def _sessions(args: argparse.Namespace) -> int:
             frame = cleanup_leftovers(
                 db, stale_after=args.stale_after, dry_run=args.dry_run, force=args.force
             )
-        except ValueError as err:  # a malformed session id or duration
+        except (ValueError, SessionNotFoundError) as err:  # a malformed or unknown id
             raise UserError(_one_line(err)) from None
         _print_frame(frame, "nothing to clean up")
     return 0

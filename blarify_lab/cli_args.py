@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("path", type=Path, help="a package directory or a single .py file")
     load.add_argument("--uri", help=uri_help)
     load.add_argument("--prefix", help="path prefix of the loaded nodes (default: /<name>)")
+    load.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a root loaded from another directory even if that deletes documented "
+        "nodes (default: refuse)",
+    )
 
     process = sub.add_parser(
         "process",
@@ -195,12 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the stored documentation under ROOT as a Markdown tree",
         description=(
             "Write the documentation stored under ROOT as Markdown that mirrors the code: an "
-            "index.md per folder, a page per file with its classes and functions, linked."
+            "index.md per folder, a page per file with its classes and functions, linked. "
+            "The folder must be new or empty, unless --force."
         ),
     )
     export.add_argument("root", help="the root's path, e.g. /mypkg")
     export.add_argument("--out", type=Path, required=True, help="the directory to write into")
     export.add_argument("--uri", help=uri_help)
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="export into a folder that is not empty: replace or remove only the pages an "
+        "earlier export wrote there, touch nothing else (default: refuse)",
+    )
 
     sessions = sub.add_parser("sessions", help="list or clean up processing sessions")
     ssub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -7,6 +7,9 @@
     │   ├── DatabaseUnavailableError       cannot reach the server (also a ConnectionError)
     │   └── QueryError                     the server rejected a query (backend_message)
     ├── NodeNotFoundError                  no code node has the path (also a LookupError)
+    ├── SourceConflictError                a load would remove another tree's documented nodes
+    ├── ExportRefusedError                 the export folder is not empty (also a FileExistsError)
+    ├── SessionNotFoundError               no trace of a session id (also a LookupError)
     ├── SessionCancelled                   SessionHandle.cancel() or the dashboard's Stop
     ├── SessionCleanupError                a session's state could not be removed
     ├── SessionStateLostError              a session's state vanished while it ran
@@ -26,6 +29,7 @@ __all__ = [
     "BlarifyLabError",
     "BudgetExceededError",
     "DatabaseUnavailableError",
+    "ExportRefusedError",
     "GraphDBError",
     "LLMCallError",
     "NodeNotFoundError",
@@ -33,7 +37,9 @@ __all__ = [
     "QueryError",
     "SessionCancelled",
     "SessionCleanupError",
+    "SessionNotFoundError",
     "SessionStateLostError",
+    "SourceConflictError",
 ]
 
 
@@ -60,6 +66,77 @@ class QueryError(GraphDBError):
 
 class NodeNotFoundError(BlarifyLabError, LookupError):
     """No code node has the requested path."""
+
+
+class SourceConflictError(BlarifyLabError):
+    """A load would remove documented nodes of a root loaded from another source directory
+    (or from one not recorded: a root loaded before the directory was remembered).
+
+    ``root_path`` is the root in the graph, ``source_dir`` the directory being loaded,
+    ``recorded_source_dir`` the one the root was loaded from (None when not recorded),
+    ``removed`` how many nodes the load would delete and ``documented`` the paths of those that
+    have stored documentation. Nothing was written.
+    """
+
+    def __init__(
+        self,
+        root_path: str,
+        *,
+        source_dir: str,
+        recorded_source_dir: str | None,
+        removed: int,
+        documented: list[str],
+    ) -> None:
+        self.root_path = root_path
+        self.source_dir = source_dir
+        self.recorded_source_dir = recorded_source_dir
+        self.removed = removed
+        self.documented = documented
+        shown = ", ".join(documented[:3]) + (", ..." if len(documented) > 3 else "")
+        if recorded_source_dir is None:
+            origin = (
+                f"{root_path} has no source directory recorded (it was loaded before blarify-lab "
+                f"remembered one), so {source_dir} may be another tree"
+            )
+            advice = (
+                f"if {source_dir} is the same tree, pass --replace (replace=True) once: the "
+                "directory is remembered from then on"
+            )
+        else:
+            origin = f"{root_path} was loaded from {recorded_source_dir}, not {source_dir}"
+            advice = "pass --replace (replace=True) to replace it and lose that documentation"
+        super().__init__(
+            f"not loaded: {origin}; loading it would remove {removed} node(s) of {root_path}, "
+            f"{len(documented)} of them documented ({shown}). Load it under another path with "
+            f"--prefix (prefix=...), or {advice}. Nothing was written."
+        )
+
+
+class ExportRefusedError(BlarifyLabError, FileExistsError):
+    """``export_markdown`` was pointed at a folder that is not empty, without ``force``."""
+
+    def __init__(self, out: str, entries: list[str]) -> None:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        super().__init__(
+            f"not exported: {out} is not empty ({len(entries)} entries: {shown}). Export into "
+            "a new or empty folder, or pass --force (force=True): then only the pages an "
+            "earlier export wrote there are replaced or removed, nothing else is touched"
+        )
+        self.out = out
+        self.entries = entries
+
+
+class SessionNotFoundError(BlarifyLabError, LookupError):
+    """``cleanup_session`` found no trace of the session: no node carries its status
+    property and no registry node has its id (a typo, or it was cleaned up already)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"no such session {session_id}: no node carries its state and no registry entry "
+            "names it (already cleaned up?). `blarify-lab sessions list` (list_sessions(db) "
+            "in Python) shows the sessions in the graph"
+        )
+        self.session_id = session_id
 
 
 class SessionCancelled(BlarifyLabError):

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
+from .errors import SessionNotFoundError
 from .processes import local_process_alive
 from .registry import (
     CLEANUP_BATCH_SIZE,
@@ -206,14 +208,29 @@ def cleanup_session(db: GraphDB, session_id: str) -> int:
     the registry nodes whose ``session_id`` is ``<suffix>`` are deleted. Validated before any
     query runs. Removing a session that is still running makes that run fail; check
     ``list_sessions`` first. Stored documentation is never touched.
+
+    An id with no trace at all (no node carries its property, no registry node has it)
+    raises ``SessionNotFoundError``, a ``LookupError``: a typo is never reported as a
+    cleanup of 0 nodes. A registered session that marked no node returns 0.
     """
     if isinstance(session_id, str) and session_id.startswith(q.STATUS_PREFIX):
         suffix = session_id[len(q.STATUS_PREFIX) :]
-        if q.SESSION_ID_PATTERN.fullmatch(suffix) is not None:
-            return remove_session_traces(db, suffix)
-        return _remove_malformed(db, q.validate_status_suffix(suffix))
-    q.validate_session_id(session_id)
-    return remove_session_traces(db, session_id)
+        if q.SESSION_ID_PATTERN.fullmatch(suffix) is None:
+            q.validate_status_suffix(suffix)
+            return _cleaned(db, session_id, suffix, lambda: _remove_malformed(db, suffix))
+        session_id = suffix
+    sid = q.validate_session_id(session_id)
+    return _cleaned(db, sid, sid, lambda: remove_session_traces(db, sid))
+
+
+def _cleaned(db: GraphDB, shown: str, registry_id: str, remove: Callable[[], int]) -> int:
+    """``remove()``, or ``SessionNotFoundError`` when it found nothing to remove."""
+    rows = db.run_query(q.list_registered_sessions_query(), {})
+    registered = any(dict(r["session"]).get("session_id") == registry_id for r in rows)
+    removed = remove()
+    if removed == 0 and not registered:
+        raise SessionNotFoundError(shown)
+    return removed
 
 
 def _remove_malformed(db: GraphDB, suffix: str, batch_size: int = CLEANUP_BATCH_SIZE) -> int:

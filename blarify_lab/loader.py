@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from . import queries as q
 from .checks import check_path
 from .db import GraphDB
+from .errors import SourceConflictError
 from .pysource import CodeTree, add_file, resolve_calls
 
 __all__ = ["PROGRESS_MIN_FILES", "LoadedPackage", "load_python_package"]
@@ -49,6 +50,8 @@ class LoadedPackage:
     is both removed and added. ``skipped_files`` lists the files that could not be loaded, and
     ``skipped_reasons`` says why for each (``syntax error ...``, ``not UTF-8``, ...); what the
     graph already had for a skipped file is kept as it was, and not counted in ``nodes``.
+    ``source_dir`` is the directory (or file) loaded, absolute and resolved, as remembered on
+    the root node.
     """
 
     root_path: str
@@ -60,6 +63,7 @@ class LoadedPackage:
     removed: list[str] = field(default_factory=list[str])
     unchanged: list[str] = field(default_factory=list[str])
     skipped_reasons: dict[str, str] = field(default_factory=dict[str, str])
+    source_dir: str = ""
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{v} {k}" for k, v in self.nodes.items())
@@ -80,6 +84,7 @@ def load_python_package(
     *,
     prefix: str | None = None,
     progress: bool | None = None,
+    replace: bool = False,
 ) -> LoadedPackage:
     """Load the Python package (or single file) at ``path`` into ``db``; returns what changed.
 
@@ -97,6 +102,14 @@ def load_python_package(
     the tree's, so loading the same tree twice writes nothing. Edges from or to nodes outside
     the root are left alone. The load is not one transaction: if it is interrupted, loading
     again completes it.
+
+    The root node remembers the directory it was loaded from (``source_dir``, absolute and
+    resolved). A load from another directory that would delete documented nodes raises
+    ``SourceConflictError`` before writing anything (a package with the same folder name would
+    otherwise replace the first and lose its documentation), unless ``replace=True``. A root
+    loaded before the directory was remembered is treated as another tree when documented
+    nodes would go: confirm once with ``replace=True``. Reloading the same directory is an
+    ordinary incremental load, deletions included.
 
     ``progress``: ``None`` shows a tqdm bar (on stderr; a widget in Jupyter) when the tree has at
     least ``PROGRESS_MIN_FILES`` Python files, ``True`` always, ``False`` never.
@@ -144,7 +157,7 @@ def load_python_package(
                 bar.update(1)
         if bar is not None:
             bar.set_postfix_str("writing", refresh=True)
-        return _write(db, root_path, tree)
+        return _write(db, root_path, tree, str(src), replace=replace)
     finally:
         if bar is not None:
             bar.close()
@@ -153,12 +166,15 @@ def load_python_package(
 # ------------------------------------------------------------------------------------ writing
 
 
-def _write(db: GraphDB, root_path: str, tree: CodeTree) -> LoadedPackage:
+def _write(
+    db: GraphDB, root_path: str, tree: CodeTree, source_dir: str, *, replace: bool
+) -> LoadedPackage:
     calls = resolve_calls(tree)
     result = LoadedPackage(
         root_path=root_path,
         skipped_files=list(tree.skipped),
         skipped_reasons=dict(tree.skipped),
+        source_dir=source_dir,
     )
     for label in tree.labels.values():
         result.nodes[label] = result.nodes.get(label, 0) + 1
@@ -190,6 +206,9 @@ def _write(db: GraphDB, root_path: str, tree: CodeTree) -> LoadedPackage:
             result.changed.append(node_path)
             changed_ids.append(ids[node_path])
             changed_rows.append(row)
+    recorded = next((r["source_dir"] for r in found.get(root_path, ()) if r["source_dir"]), None)
+    if doomed and not replace and recorded != source_dir:
+        _refuse_foreign_removal(db, root_path, source_dir, recorded, doomed)
     for chunk in _chunks(doomed, _NODE_BATCH):
         db.run_query(q.delete_documentation_query(), {"node_ids": chunk})
         db.run_query(q.delete_nodes_query(), {"node_ids": chunk})
@@ -212,6 +231,16 @@ def _write(db: GraphDB, root_path: str, tree: CodeTree) -> LoadedPackage:
             for rec in db.run_query(q.create_nodes_query(label), {"rows": chunk}):
                 ids[str(rec["path"])] = int(rec["node_id"])
 
+    kept_root = ids.get(root_path)
+    root_source = next(
+        (r["source_dir"] for r in found.get(root_path, ()) if int(r["node_id"]) == kept_root),
+        None,
+    )
+    if kept_root is not None and root_source != source_dir:
+        db.run_query(
+            q.update_nodes_query(), {"node_ids": [kept_root], "rows": [{"source_dir": source_dir}]}
+        )
+
     # Diff the edges leaving the package's nodes that existed before (new ones have none).
     package_ids = set(ids.values())
     for rel, pairs in (("CONTAINS", tree.contains), ("CALLS", calls)):
@@ -230,6 +259,25 @@ def _write(db: GraphDB, root_path: str, tree: CodeTree) -> LoadedPackage:
     for names in (result.added, result.changed, result.removed, result.unchanged):
         names.sort()
     return result
+
+
+def _refuse_foreign_removal(
+    db: GraphDB, root_path: str, source_dir: str, recorded: str | None, doomed: list[int]
+) -> None:
+    """Raise ``SourceConflictError`` when nodes to delete have stored documentation: the
+    tree loaded is not (known to be) the one the root came from."""
+    documented: set[str] = set()
+    for chunk in _chunks(doomed, _NODE_BATCH):
+        rows = db.run_query(q.nodes_contents_query(), {"node_ids": chunk})
+        documented.update(str(r["path"]) for r in rows if r["doc_description"] is not None)
+    if documented:
+        raise SourceConflictError(
+            root_path,
+            source_dir=source_dir,
+            recorded_source_dir=recorded,
+            removed=len(doomed),
+            documented=sorted(documented),
+        )
 
 
 def _write_edges(db: GraphDB, query: str, edges: Iterable[tuple[int, int]]) -> None:

@@ -136,8 +136,8 @@ def expand_scope_query(session_id: str, relationship_type: str = "CONTAINS") -> 
     prop = status_property(session_id)
     rel = validate_identifier(relationship_type, "relationship type")
     return (
-        "UNWIND $frontier AS node_id "
-        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {_in_scope('b')} "
+        "UNWIND $frontier AS node_id MATCH (a) WHERE id(a) = node_id WITH a "  # a seek, no scan
+        f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
         f"AND b.{prop} IS NULL "
         "WITH DISTINCT b "
         f"SET b.{prop} = 'pending' RETURN id(b) AS node_id"
@@ -269,8 +269,8 @@ def children_query(relationship_type: str = "CONTAINS") -> str:
     parent (a would-be ``"subtree"`` scope is read level by level)."""
     rel = validate_identifier(relationship_type, "relationship type")
     return (
-        "UNWIND $frontier AS node_id "
-        f"MATCH (a)-[:{rel}]->(b) WHERE id(a) = node_id AND {_in_scope('b')} "
+        "UNWIND $frontier AS node_id MATCH (a) WHERE id(a) = node_id WITH a "  # a seek, no scan
+        f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
         "RETURN id(a) AS parent, collect(id(b)) AS children"
     )
 
@@ -388,7 +388,7 @@ def code_nodes_under_root_query() -> str:
         "MATCH (n) WHERE (n.path = $root OR n.path STARTS WITH ($root + '/') "
         f"OR n.path STARTS WITH ($root + '::')) AND {_in_scope('n')} "
         "RETURN id(n) AS node_id, n.path AS path, labels(n) AS labels, "
-        "n.content_hash AS content_hash ORDER BY node_id"
+        "n.content_hash AS content_hash, n.source_dir AS source_dir ORDER BY node_id"
     )
 
 

@@ -21,10 +21,10 @@ from . import queries as q
 from .budget import CallBudget
 from .db import GraphDB
 from .dispatch import Dispatch
+from .documentation import ensure_documentation_key
 from .errors import (
     BudgetExceededError,
     NodeNotFoundError,
-    QueryError,
     SessionCancelled,
     SessionStateLostError,
 )
@@ -43,6 +43,7 @@ __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
 log = logging.getLogger("blarify_lab")
 
 FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
+DOCS_BATCH = 64  # documentation rides along with a claim once this many are waiting
 
 
 class ScopeWarning(UserWarning):
@@ -80,6 +81,7 @@ class SessionRun:
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
     priority: dict[int, float] = field(default_factory=dict[int, float])  # chain above a node
+    docs_at: float = 0.0  # time.monotonic() when documentation was last written
 
     def children(self, node_id: int) -> list[ChildText]:
         """The node's children as its prompt and text see them (None where not known)."""
@@ -156,7 +158,7 @@ class Scheduler:
         run.text_users = {i: len(ps) for i, ps in graph.parents.items()}
         run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
         if run.reuse:
-            self._ensure_documentation_key()
+            ensure_documentation_key(self.db_manager)
         found = depths(graph.children, run.root_id)
         if session.scope == "graph":
             self._say_scope(len(graph), len(found))
@@ -167,18 +169,6 @@ class Scheduler:
             )
         self._break_cycles()  # before the start: no worker ever idles waiting for a stall
         run.priority = chain_above(graph.parents)
-
-    def _ensure_documentation_key(self) -> None:
-        """One documentation node per code node, found by index: Neo4j's uniqueness
-        constraint, or FalkorDB's index (which exists after the first session)."""
-        if getattr(self.db_manager, "backend", None) == "neo4j":
-            self.db_manager.run_query(q.documentation_constraint_query(), {})
-            return
-        try:
-            self.db_manager.run_query(q.documentation_index_query(), {})
-        except QueryError as err:
-            if "already indexed" not in err.backend_message:
-                raise
 
     def _mark_scope(self) -> int:
         """Mark the session's nodes ``pending``; returns how many were marked."""
@@ -290,7 +280,7 @@ class Scheduler:
                 dispatch.submit(pool, claimed, running, run.completions.put)
                 continue
             if (self._due and not over_budget) or (
-                run.unflushed and now - run.last_flush >= FLUSH_INTERVAL_S
+                (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S
             ):
                 self._advance(run, [])
             if not running:
@@ -304,7 +294,7 @@ class Scheduler:
                 ready.extend(self._break_cycles())  # never after the cut at the start
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
-            if run.unflushed:
+            if run.unflushed or run.docs:
                 flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
                 wait = flush_in if wait is None else min(wait, flush_in)
             try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
@@ -358,6 +348,10 @@ class Scheduler:
         """One round trip: write the states of finished nodes and claim ``claim``, reading
         ahead the parents that wait only on claimed children.
 
+        Documentation is written in batches: with a claim or a read-ahead, only once ``DOCS_BATCH`` are
+        waiting or ``FLUSH_INTERVAL_S`` has passed since the last write (every write query
+        that creates nodes and edges costs FalkorDB more the more it created before, so one
+        per node made a deep chain quadratic); without a claim (a flush), always.
         Returns the claimed ids, with what their workers need kept in memory.
         """
         sid = run.session.session_id
@@ -366,11 +360,17 @@ class Scheduler:
         wanted = set(claim) | run.content.keys()
         ahead = [p for p in dict.fromkeys(due) if p in pending and p not in wanted]
         self._due = []
+        now = time.monotonic()
+        docs_due = (
+            not (claim or ahead)
+            or len(run.docs) >= DOCS_BATCH
+            or now - run.docs_at >= FLUSH_INTERVAL_S
+        )
         rows = self.db_manager.run_query(
             q.advance_session_query(sid),
             {
                 "session_id": sid,
-                "docs": run.docs,
+                "docs": run.docs if docs_due else [],
                 "started": run.unflushed.get("started", []),
                 "completed": run.unflushed.get("completed", []),
                 "failed": run.unflushed.get("failed", []),
@@ -379,7 +379,9 @@ class Scheduler:
             },
         )
         run.unflushed.clear()
-        run.docs = []
+        if docs_due:
+            run.docs = []
+            run.docs_at = now
         run.last_flush = time.monotonic()
         claimed: list[int] = []
         for row in rows:

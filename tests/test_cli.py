@@ -117,3 +117,20 @@ def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as info:
         main(["process", "/x", "--workers", "0"])
     assert info.value.code == 2
+
+
+def test_cleanup_of_an_unknown_session_says_so_and_exits_2(
+    graph: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, uri = graph
+    unknown = uuid.uuid4().hex
+    for extra in ([], ["--dry-run"]):
+        assert main(["sessions", "cleanup", "--uri", uri, "--session", unknown, *extra]) == 2
+        out = capsys.readouterr()
+        assert f"error: no such session {unknown}" in out.err and "removed" not in out.out
+        assert len([line for line in out.err.splitlines() if "error" in line]) == 1
+    sid = uuid.uuid4().hex
+    db.run_query(queries.initialize_processing_session_query(sid), {"session_id": sid})
+    assert main(["sessions", "cleanup", "--uri", uri, "--session", sid]) == 0
+    assert "from 10 nodes" in capsys.readouterr().out
+    assert main(["sessions", "cleanup", "--uri", uri, "--session", sid]) == 2, "gone now"

@@ -306,7 +306,19 @@ def _plant_malformed(db: GraphDB, kind: str) -> str:
     if kind == "registry id not hex":
         _fake_registry(db, session_id="legacy_1")
         return "processing_status_legacy_1"
-    raise AssertionError(kind)
+    if kind == "string pid":
+        return _fake_registry(db, pid="4242")
+    field, value = {
+        "non-numeric heartbeat": ("heartbeat_at", "yesterday"),
+        "string started_at": ("started_at", "2026-11-30T04:00:00Z"),
+        "numeric-looking string heartbeat": ("heartbeat_at", "1764475200000"),
+    }[kind]
+    sid = _fake_registry(db)
+    db.run_query(
+        f"MATCH (s:BLARIFY_SESSION) WHERE s.session_id = $sid SET s.{field} = $value",
+        {"sid": sid, "value": value},
+    )
+    return sid
 
 
 @pytest.mark.parametrize(
@@ -316,6 +328,10 @@ def _plant_malformed(db: GraphDB, kind: str) -> str:
         "non-numeric heartbeat interval",
         "heartbeat in the future",
         "registry id not hex",
+        "non-numeric heartbeat",
+        "numeric-looking string heartbeat",
+        "string pid",
+        "string started_at",
     ],
 )
 def test_a_malformed_entry_is_listed_invalid_and_does_not_block_cleanup(

@@ -347,3 +347,34 @@ def test_list_sessions_frame_shape_and_durations(db_manager: GraphDB) -> None:
     with pytest.raises(ValueError, match="duration"):
         bl.list_sessions(db_manager, stale_after="soon")
     assert bl.list_sessions(db_manager, stale_after="15m").empty
+
+
+def test_cleanup_session_of_an_unknown_id_is_no_such_session(db_manager: GraphDB) -> None:
+    """A well-formed id with no trace anywhere raises (a LookupError); a registered session
+    that marked nothing is cleaned up (0 nodes) and then is unknown."""
+    make_tree(db_manager, 2, 1)
+    unknown = uuid.uuid4().hex
+    with pytest.raises(bl.SessionNotFoundError, match=f"no such session {unknown}") as caught:
+        bl.cleanup_session(db_manager, unknown)
+    assert isinstance(caught.value, LookupError) and isinstance(caught.value, bl.BlarifyLabError)
+    with pytest.raises(bl.SessionNotFoundError):
+        bl.cleanup_session(db_manager, "processing_status_never_there")
+    sid = uuid.uuid4().hex
+    db_manager.run_query(
+        q.register_session_query(),
+        {
+            "session_id": sid,
+            "root_path": "/root",
+            "scope": "subtree",
+            "relationship_type": "CONTAINS",
+            "host": "elsewhere.invalid",
+            "pid": 1,
+            "pid_start": None,
+            "timeout_s": None,
+            "heartbeat_interval_s": 1.0,
+        },
+    )
+    assert bl.cleanup_session(db_manager, sid) == 0
+    assert no_leftovers(db_manager)
+    with pytest.raises(bl.SessionNotFoundError):
+        bl.cleanup_session(db_manager, sid)
