@@ -16,8 +16,10 @@ The public API is the names below; everything else is importable from its module
 from typing import TYPE_CHECKING, Any
 
 from .db import connect
-from .documentation import documentation
+from .documentation import documentation, export_markdown
 from .errors import (
+    AmbiguousNodeError,
+    AmbiguousTenantError,
     BlarifyLabError,
     BudgetExceededError,
     DatabaseUnavailableError,
@@ -33,6 +35,7 @@ from .llm import ExtractiveSummarizer
 from .loader import load_python_package
 from .openai_chat import OpenAIChat
 from .processor import RecursiveDFSProcessor
+from .schema import GraphSchema
 from .session import ProcessingSession
 
 if TYPE_CHECKING:
@@ -69,10 +72,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AmbiguousNodeError",
+    "AmbiguousTenantError",
     "BlarifyLabError",
     "BudgetExceededError",
     "DatabaseUnavailableError",
     "ExtractiveSummarizer",
+    "GraphSchema",
     "NodeNotFoundError",
     "OpenAIChat",
     "ProcessingSession",
@@ -88,6 +94,7 @@ __all__ = [
     "cleanup_session",
     "connect",
     "documentation",
+    "export_markdown",
     "list_sessions",
     "load_python_package",
 ]

@@ -29,10 +29,13 @@ from typing import Any
 
 import pandas as pd
 
-from .cli_args import PROG, build_parser
+from .cli_args import PROG, build_parser, schema_of
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
+from .detection import detect_schema
 from .documentation import export_markdown
 from .errors import (
+    AmbiguousNodeError,
+    AmbiguousTenantError,
     BudgetExceededError,
     ExportRefusedError,
     GraphDBError,
@@ -80,8 +83,11 @@ def _one_line(err: BaseException | str) -> str:
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _connect(uri: str | None) -> FalkorDBManager | Neo4jManager:
-    """``connect(uri)`` with bad input turned into ``UserError``; the server must answer."""
+def _connect(
+    uri: str | None, args: argparse.Namespace | None = None
+) -> FalkorDBManager | Neo4jManager:
+    """``connect(uri)`` with bad input turned into ``UserError``; the server must answer.
+    With a command's ``args``, the database line names the schema (``--schema``, or found)."""
     try:
         db = connect(uri)
     except (ValueError, GraphDBError) as err:
@@ -91,11 +97,14 @@ def _connect(uri: str | None) -> FalkorDBManager | Neo4jManager:
     except GraphDBError as err:
         db.close()
         raise UserError(_one_line(err)) from None
-    _say_database(db, embedded=uri is None and not os.environ.get(URI_ENV_VAR))
+    schema = None if args is None else schema_of(args) or detect_schema(db)
+    shape = "" if schema is None else f", schema {schema.name}"
+    shape += f", tenant {schema.tenant_label}" if schema and schema.tenant_label else ""
+    _say_database(db, embedded=uri is None and not os.environ.get(URI_ENV_VAR), shape=shape)
     return db
 
 
-def _say_database(db: FalkorDBManager | Neo4jManager, *, embedded: bool) -> None:
+def _say_database(db: FalkorDBManager | Neo4jManager, *, embedded: bool, shape: str = "") -> None:
     """Name the database in use, on one line of stderr (a URI never carries a password)."""
     if embedded:
         from .embedded import default_data_dir
@@ -103,7 +112,7 @@ def _say_database(db: FalkorDBManager | Neo4jManager, *, embedded: bool) -> None
         where = f"embedded FalkorDB {db.uri} (data in {default_data_dir()})"
     else:
         where = db.uri if isinstance(db, FalkorDBManager) else f"Neo4j {db.uri} as {db.user}"
-    print(f"{PROG}: database {where}", file=sys.stderr)
+    print(f"{PROG}: database {where}{shape}", file=sys.stderr)
 
 
 @contextmanager
@@ -255,10 +264,11 @@ def _process(args: argparse.Namespace) -> int:
     if args.max_cost is not None and args.prices is None:
         raise UserError("--max-cost needs --prices PROMPT,COMPLETION to know what a call costs")
     llm = _llm(args)
-    with _connect(args.uri) as db:
+    with _connect(args.uri, args) as db:
         processor = RecursiveDFSProcessor(
             db,
             llm,
+            schema=schema_of(args),
             max_workers=args.workers,
             timeout=args.timeout,
             scope=args.scope,
@@ -273,7 +283,7 @@ def _process(args: argparse.Namespace) -> int:
                 _print_frame(estimate, "")
                 return 0
             text = processor.process_node(args.path, use_hierarchy=not args.calls, force=args.force)
-        except NodeNotFoundError as err:
+        except (NodeNotFoundError, AmbiguousNodeError, AmbiguousTenantError) as err:
             raise UserError(_one_line(err)) from None
         print(text)
         session = processor.last_session
@@ -303,9 +313,9 @@ def _export(args: argparse.Namespace) -> int:
     out: Path = args.out.expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"cannot export to {out}: it is not a directory")
-    with _connect(args.uri) as db:
+    with _connect(args.uri, args) as db:
         try:
-            pages = export_markdown(db, args.root, out, force=args.force)
+            pages = export_markdown(db, args.root, out, force=args.force, schema=schema_of(args))
         except (LookupError, ValueError, ExportRefusedError) as err:
             raise UserError(_one_line(err)) from None
         except OSError as err:
@@ -315,10 +325,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    with _connect(args.uri) as db:
+    with _connect(args.uri, args if args.action == "list" else None) as db:
         try:
             if args.action == "list":
-                _print_frame(list_sessions(db, stale_after=args.stale_after), "no sessions")
+                found = list_sessions(db, stale_after=args.stale_after, schema=schema_of(args))
+                _print_frame(found, "no sessions")
                 return 0
             if args.session is not None:
                 if args.dry_run:

@@ -8,17 +8,21 @@ from pathlib import Path
 from typing import NoReturn
 
 from .db import URI_ENV_VAR
+from .detection import SCHEMA_CHOICES, schema_named
 from .leftovers import parse_duration
+from .schema import GraphSchema
 
 __all__ = [
     "DEMO_REPORT",
     "PROG",
+    "add_schema_arguments",
     "build_parser",
     "duration",
     "non_negative_float",
     "positive_float",
     "positive_int",
     "prices",
+    "schema_of",
 ]
 
 PROG = "blarify-lab"
@@ -147,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument("path", help="the node's path, e.g. /mypkg or /mypkg/mod.py::func")
     process.add_argument("--uri", help=uri_help)
+    add_schema_arguments(process)
     process.add_argument("--workers", type=positive_int, default=5, help="worker threads (5)")
     process.add_argument(
         "--timeout",
@@ -214,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="export into a folder that is not empty: replace or remove only the pages an "
         "earlier export wrote there, touch nothing else (default: refuse)",
     )
+    add_schema_arguments(export)
 
     sessions = sub.add_parser("sessions", help="list or clean up processing sessions")
     ssub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -222,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--uri", help=uri_help)
     ls.add_argument("--stale-after", help="e.g. 90s, 15m (default: three heartbeats)")
+    add_schema_arguments(ls)
     clean = ssub.add_parser("cleanup", help="remove stale and orphaned sessions, or one by id")
     clean.add_argument("--uri", help=uri_help)
     which = clean.add_mutually_exclusive_group()
@@ -230,3 +237,26 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--dry-run", action="store_true", help="show what would be removed")
     clean.add_argument("--force", action="store_true", help="remove active sessions too")
     return parser
+
+
+def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--schema {auto,default,blarify} --entity-id ID --repo-id ID``."""
+    group = parser.add_argument_group("the graph's schema")
+    group.add_argument(
+        "--schema",
+        choices=SCHEMA_CHOICES,
+        default="auto",
+        help="how the graph is shaped: a graph this tool loaded (default), one blarify built "
+        "(blarify), or found out from the graph (auto, the default)",
+    )
+    group.add_argument("--entity-id", help="a blarify graph's tenant: its entityId")
+    group.add_argument("--repo-id", help="a blarify graph's tenant: its repoId")
+
+
+def schema_of(args: argparse.Namespace) -> GraphSchema | None:
+    """The schema the command line asks for (``None``: detected from the graph)."""
+    return schema_named(
+        getattr(args, "schema", None),
+        getattr(args, "entity_id", None),
+        getattr(args, "repo_id", None),
+    )

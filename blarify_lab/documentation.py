@@ -15,24 +15,23 @@ from typing import Any
 
 import pandas as pd
 
-from . import queries as q
+from . import read_queries as rq
 from .checks import check_path
 from .db import GraphDB
-from .errors import QueryError
+from .detection import resolve_schema
 from .export_files import ExportDir
-from .export_pages import assign_targets, build_pages, render
+from .export_pages import assign_targets, build_pages, kind_of, render
+from .schema import GraphSchema
 
-__all__ = [
-    "DOCUMENTATION_COLUMNS",
-    "ExportWarning",
-    "documentation",
-    "ensure_documentation_key",
-    "export_markdown",
-]
+__all__ = ["DOCUMENTATION_COLUMNS", "ExportWarning", "documentation", "export_markdown"]
 
 DOCUMENTATION_COLUMNS = [
     "path",
+    "key",
+    "kind",
+    "name",
     "labels",
+    "tenant",
     "description",
     "model",
     "session_id",
@@ -45,20 +44,49 @@ def _check_root(root_path: object) -> str:
     return check_path(root_path, "root_path").rstrip("/") or "/"
 
 
-def _rows(db: GraphDB, root_path: str) -> list[dict[str, Any]]:
+def _rows(db: GraphDB, root_path: str, schema: GraphSchema) -> list[dict[str, Any]]:
+    """One row per documented code node of the tenant at or under ``root_path`` (where a
+    code node has several documentation nodes, the keyed one)."""
     root = _check_root(root_path)
-    params = {"root_path": root, "folder_prefix": root + "/", "file_prefix": root + "::"}
-    return db.run_query(q.documentation_query(), params)
+    params: dict[str, Any] = {"root_path": root, "folder_prefix": root + "/", **schema.params()}
+    for k, sep in enumerate(schema.definition_separators):
+        params["file_prefix" if k == 0 else f"file_prefix_{k}"] = root + sep
+    rows = db.run_query(rq.documentation_query(schema), params)
+    rows.sort(key=lambda r: (str(r["path"]), r["doc_key"] is None))
+    seen: set[tuple[str, str]] = set()
+    kept: list[dict[str, Any]] = []
+    for r in rows:
+        if (str(r["key"]), repr(r["tenant"])) not in seen:
+            seen.add((str(r["key"]), repr(r["tenant"])))
+            kept.append(r)
+    return kept
 
 
-def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
-    """One row per documented code node at or under ``root_path`` (``root/...`` and
-    ``root::...``): path, labels, description, model, session_id, updated_at (UTC), truncated
-    (the answer was cut short: it is asked again on the next run)."""
+def _tenant(schema: GraphSchema, values: object) -> str | None:
+    if not schema.tenant or not isinstance(values, list):
+        return None
+    pairs = [(p, v) for (p, _), v in zip(schema.tenant, values, strict=False) if v is not None]
+    return ", ".join(f"{p}={v}" for p, v in pairs) or None
+
+
+def documentation(
+    db: GraphDB, root_path: str, *, schema: GraphSchema | str | None = None
+) -> pd.DataFrame:
+    """One row per documented code node (of the tenant) at or under ``root_path``
+    (``root/...``, ``root::...``; blarify's ``root#...``, ``root....``): path (its identity),
+    key (what its documentation is keyed by), kind, name, labels, tenant, description, model,
+    session_id, updated_at (UTC), truncated (the answer was cut short: it is asked again on
+    the next run). ``schema`` is detected when not given."""
+    _check_root(root_path)  # before any query
+    resolved = resolve_schema(db, schema)
     rows = [
         {
             "path": r["path"],
+            "key": r["key"],
+            "kind": kind_of(r["labels"]),
+            "name": r["name"],
             "labels": ",".join(str(label) for label in r["labels"]),
+            "tenant": _tenant(resolved, r["tenant"]),
             "description": r["description"],
             "model": r["model"],
             "truncated": r.get("truncated") is True,
@@ -69,7 +97,7 @@ def documentation(db: GraphDB, root_path: str) -> pd.DataFrame:
                 else datetime.fromtimestamp(int(r["updated_at"]) / 1000, UTC)
             ),
         }
-        for r in _rows(db, root_path)
+        for r in _rows(db, root_path, resolved)
     ]
     frame = pd.DataFrame(rows, columns=DOCUMENTATION_COLUMNS)
     frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
@@ -84,13 +112,19 @@ class ExportWarning(UserWarning):
 
 
 def export_markdown(
-    db: GraphDB, root_path: str, out_dir: str | os.PathLike[str], *, force: bool = False
+    db: GraphDB,
+    root_path: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    schema: GraphSchema | str | None = None,
 ) -> list[Path]:
     """Write the documentation under ``root_path`` as Markdown that mirrors the code.
 
     A folder becomes ``<folder>/index.md`` listing its subfolders and files; a file becomes
     ``<file>.md`` with its own description and a section per class and function (in source
-    order), each linked from the folder index. Returns the pages written.
+    order), each linked from the folder index. Files and definitions are told apart by the
+    schema (detected when not given). Returns the pages written.
 
     Safe to publish: descriptions cannot inject HTML, links or images (``markdown``), page
     names never collide and stay short (``export_pages``; a renamed page gives an
@@ -100,14 +134,15 @@ def export_markdown(
     replaced, or removed when gone from the graph, and nothing else is touched.
     """
     root = _check_root(root_path)
-    rows = _rows(db, root)
+    resolved = resolve_schema(db, schema)
+    rows = _rows(db, root, resolved)
     if not rows:
         raise LookupError(
             f"no stored documentation under {root!r}: document it first (process_node in "
             "Python, `blarify-lab process` in a shell) "
             "(with save_documentation=True, the default)"
         )
-    pages = build_pages(root, rows)
+    pages = build_pages(root, rows, resolved)
     target = ExportDir.open(Path(out_dir).expanduser(), force=force)
     try:
         targets, renamed = assign_targets(root, pages, target.taken)
@@ -127,16 +162,3 @@ def export_markdown(
             stacklevel=2,
         )
     return target.write(files)
-
-
-def ensure_documentation_key(db: GraphDB) -> None:
-    """One documentation node per code node, found by index: Neo4j's uniqueness constraint,
-    or FalkorDB's index (which exists after the first session)."""
-    if getattr(db, "backend", None) == "neo4j":
-        db.run_query(q.documentation_constraint_query(), {})
-        return
-    try:
-        db.run_query(q.documentation_index_query(), {})
-    except QueryError as err:
-        if "already indexed" not in err.backend_message:
-            raise

@@ -7,6 +7,8 @@
     │   ├── DatabaseUnavailableError       cannot reach the server (also a ConnectionError)
     │   └── QueryError                     the server rejected a query (backend_message)
     ├── NodeNotFoundError                  no code node has the path (also a LookupError)
+    ├── AmbiguousNodeError                 a name matches several code nodes (also a ValueError)
+    ├── AmbiguousTenantError               a graph of several tenants, none chosen (ValueError)
     ├── SourceConflictError                a load would remove another tree's documented nodes
     ├── ExportRefusedError                 the export folder is not empty (also a FileExistsError)
     ├── SessionNotFoundError               no trace of a session id (also a LookupError)
@@ -26,6 +28,8 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = [
+    "AmbiguousNodeError",
+    "AmbiguousTenantError",
     "BlarifyLabError",
     "BudgetExceededError",
     "DatabaseUnavailableError",
@@ -66,6 +70,35 @@ class QueryError(GraphDBError):
 
 class NodeNotFoundError(BlarifyLabError, LookupError):
     """No code node has the requested path."""
+
+
+class AmbiguousNodeError(BlarifyLabError, ValueError):
+    """A root's name matches several code nodes; ``matches`` lists them (never "the first")."""
+
+    def __init__(self, name: str, matches: list[str]) -> None:
+        shown = ", ".join(repr(m) for m in matches[:10])
+        more = " (and more)" if len(matches) > 10 else ""
+        super().__init__(
+            f"{name!r} names {len(matches)} code nodes: {shown}{more}; nothing was written. "
+            "Name one of them by its identity (node_path) or key (node_id), or choose a "
+            "tenant (GraphSchema.blarify(entity_id=..., repo_id=...))."
+        )
+        self.matches = matches
+
+
+class AmbiguousTenantError(BlarifyLabError, ValueError):
+    """A graph holds several tenants and none was chosen; ``tenants`` lists them."""
+
+    def __init__(self, properties: list[str], tenants: list[tuple[object, ...]]) -> None:
+        shown = "; ".join(
+            ", ".join(f"{p}={v!r}" for p, v in zip(properties, t, strict=True)) for t in tenants
+        )
+        super().__init__(
+            f"the graph holds {len(tenants)} tenants ({shown}); nothing was marked. Choose one: "
+            "schema=GraphSchema.blarify(entity_id=..., repo_id=...) in Python, "
+            "--entity-id/--repo-id on the command line."
+        )
+        self.tenants = tenants
 
 
 class SourceConflictError(BlarifyLabError):

@@ -23,10 +23,12 @@ from typing import Any
 import pandas as pd
 
 from . import queries as q
+from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph
 from .latency_model import ASSUMED_COMPLETION_TOKENS, LatencyModel, Measurement, fit_latency
 from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .schema import GraphSchema
 from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
 
@@ -72,18 +74,27 @@ def _edges(rows: list[dict[str, Any]]) -> list[tuple[int, list[int]]]:
 
 
 def _subtree_edges(
-    db: GraphDB, root_id: int, relationship_type: str
+    db: GraphDB, root_id: int, relationship_type: str, schema: GraphSchema
 ) -> list[tuple[int, list[int]]]:
     """The edges below ``root_id``, read one level at a time (each node expanded once)."""
-    query = q.children_query(relationship_type)
+    query = rq.children_query(relationship_type, schema)
     seen, frontier = {root_id}, [root_id]
     edges: list[tuple[int, list[int]]] = []
     while frontier:
-        level = _edges(db.run_query(query, {"frontier": frontier}))
+        level = _edges(db.run_query(query, {"frontier": frontier, **schema.params()}))
         edges.extend(level)
         frontier = sorted({c for _, kids in level for c in kids} - seen)
         seen.update(frontier)
     return edges
+
+
+def _child(content: NodeContent, description: str | None, named: bool) -> ChildText:
+    """A child as the scheduler shows it in its parent's prompt (``SessionRun.children``)."""
+    if not named:
+        return ChildText(content.path, description, None)
+    kind = content.labels[0] if content.labels else None
+    name = content.name if isinstance(content.name, str) else None
+    return ChildText(content.path, description, None, kind=kind, name=name)
 
 
 def estimate_session(
@@ -96,6 +107,7 @@ def estimate_session(
     reuse: bool,
     max_text_chars: int,
     prices: Mapping[str, float] | None,
+    schema: GraphSchema | None = None,
     max_workers: int = 1,
     requests_per_minute: float | None = None,
     tokens_per_minute: float | None = None,
@@ -105,14 +117,16 @@ def estimate_session(
     (estimated), ``cost_usd`` (NaN without prices) and ``wall_s`` of a session from the node
     ``root_id``, with ``completion_tokens_basis`` and ``wall_s_basis`` (``measured`` from this
     model's past calls, or ``assumed``). Writes nothing."""
+    schema = schema or GraphSchema()
+    params = schema.params()
     latency = load_latency_model(db, author or model)  # ``author``: the docs' ``model``
     if scope == "graph":
-        rows = db.run_query(q.graph_contents_query(), {})
-        edges = _edges(db.run_query(q.graph_structure_query(relationship_type), {}))
+        rows = db.run_query(rq.graph_contents_query(schema), params)
+        edges = _edges(db.run_query(rq.graph_structure_query(relationship_type, schema), params))
     else:
-        edges = _subtree_edges(db, root_id, relationship_type)
+        edges = _subtree_edges(db, root_id, relationship_type, schema)
         ids = sorted({root_id} | {c for _, kids in edges for c in kids})
-        rows = db.run_query(q.nodes_contents_query(), {"node_ids": ids})
+        rows = db.run_query(rq.nodes_contents_query(schema), {"node_ids": ids})
     nodes: dict[int, _Node] = {}
     for row in rows:
         labels = tuple(str(label) for label in row["labels"])
@@ -123,6 +137,7 @@ def estimate_session(
     graph = DependencyGraph(
         ((p, [c for c in kids if c in nodes]) for p, kids in edges if p in nodes), nodes
     )
+    named = schema.name != "default"  # children named by kind and name (as the scheduler)
     descriptions: dict[int, str] = {}
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
     cached = calls = prompt_tokens = completion_tokens = 0
@@ -140,7 +155,7 @@ def estimate_session(
             graph.claim(node_id)
             node = nodes[node_id]
             kids = graph.children.get(node_id, ())
-            children = [ChildText(nodes[c].content.path, descriptions.get(c), None) for c in kids]
+            children = [_child(nodes[c].content, descriptions.get(c), named) for c in kids]
             prompt = build_prompt(node.content, children, max_text_chars=max_text_chars)
             knowable = not any(c in unknown for c in kids)
             stored = node.doc_description

@@ -23,8 +23,9 @@ from typing import Any
 from urllib.parse import quote
 
 from . import markdown as md
+from .schema import GraphSchema
 
-__all__ = ["MAX_NAME", "Page", "assign_targets", "build_pages", "render"]
+__all__ = ["MAX_NAME", "Page", "assign_targets", "build_pages", "kind_of", "render"]
 
 MAX_NAME = 150
 """Longest page or folder name written, in bytes (file systems allow 255)."""
@@ -44,25 +45,59 @@ class Page:
     children: list[str] = field(default_factory=list[str])
 
 
-def build_pages(root: str, rows: list[dict[str, Any]]) -> dict[str, Page]:
-    """The pages of the documented nodes (``rows`` of ``documentation_query``), by code path."""
+def build_pages(
+    root: str, rows: list[dict[str, Any]], schema: GraphSchema | None = None
+) -> dict[str, Page]:
+    """The pages of the documented nodes (``rows`` of ``documentation_query``), by code path,
+    told apart by the schema: a folder and a file (by kind) have their own page; a definition
+    is a section of its file's page (the file it shares the schema's ``file_property`` with,
+    else the part of its identity before a definition separator)."""
+    schema = schema or GraphSchema()
+    files_at: dict[str, str] = {}
+    if schema.file_property is not None:
+        for r in rows:
+            if kind_of(r["labels"]) in schema.file_kinds:
+                files_at[str(r.get("location"))] = str(r["path"])
     pages: dict[str, Page] = {}
     for r in rows:
-        path = str(r["path"])
-        labels = {str(label) for label in r["labels"]}
-        if "::" in path:
-            file_path = path.split("::", 1)[0]
-            pages.setdefault(file_path, Page(file_path, "file")).entries.append(r)
-        else:
-            kind = "folder" if "FOLDER" in labels else "file"
-            page = pages.setdefault(path, Page(path, kind))
-            page.kind = kind
-            page.description = r["description"]
+        path, kind = str(r["path"]), kind_of(r["labels"])
+        if kind in schema.folder_kinds or kind in schema.file_kinds or not _file_of(path, schema):
+            page_kind = "folder" if kind in schema.folder_kinds else "file"
+            page = pages.setdefault(path, Page(path, page_kind))
+            page.kind, page.description = page_kind, r["description"]
+            continue
+        file_path = files_at.get(str(r.get("location"))) or _file_of(path, schema) or path
+        qualified = path[len(file_path) :] if path.startswith(file_path) else path
+        for sep in schema.definition_separators:
+            qualified = qualified.removeprefix(sep)
+        entry = {**r, "qualified": qualified or str(r["name"]), "kind": kind}
+        pages.setdefault(file_path, Page(file_path, "file")).entries.append(entry)
     for path in sorted(pages):
         parent = posixpath.dirname(path)
         if path != root and parent in pages:
             pages[parent].children.append(path)
     return pages
+
+
+def kind_of(labels: object) -> str:
+    """A node's kind: its first label other than blarify's ``NODE``."""
+    names = [str(label) for label in labels] if isinstance(labels, list) else []
+    return next((name for name in names if name != "NODE"), "")
+
+
+def _file_of(path: str, schema: GraphSchema) -> str:
+    """A definition's file from its identity: before the first definition separator
+    (empty when there is none)."""
+    cuts = [path.find(sep) for sep in schema.definition_separators if sep in path]
+    return path[: min(cuts)] if cuts else ""
+
+
+def _line(value: object) -> int:
+    """A start line as a number (blarify's may be strings; unknown sorts first)."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 # ---------------------------------------------------------------------------------- naming
@@ -201,10 +236,10 @@ def render(
             link = _link(targets, page.path, child_path)
             lines.append(f"- [{md.inline(label)}]({link}){first}")
         lines.append("")
-    entries = sorted(page.entries, key=lambda e: (e.get("start_line") or 0, str(e["path"])))
+    entries = sorted(page.entries, key=lambda e: (_line(e.get("start_line")), str(e["path"])))
     for entry in entries:
-        qualified = str(entry["path"]).split("::", 1)[1]
-        kind = "class" if "CLASS" in {str(x) for x in entry["labels"]} else "function"
+        qualified = str(entry["qualified"])
+        kind = "class" if entry["kind"] == "CLASS" else "function"
         depth = min(qualified.count(".") + 2, 6)
         lines += [f"{'#' * depth} {md.inline(qualified)} ({kind})", ""]
         lines += [md.description(str(entry["description"])), ""]

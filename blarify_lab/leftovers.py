@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import queries as q
 from .db import GraphDB
+from .detection import schema_named
 from .errors import SessionNotFoundError
 from .processes import local_process_alive
 from .registry import (
@@ -31,6 +32,7 @@ from .registry import (
     remove_session_traces,
     running_here,
 )
+from .schema import GraphSchema
 
 __all__ = [
     "SESSION_COLUMNS",
@@ -48,6 +50,7 @@ SESSION_COLUMNS = [
     "session_id",
     "state",
     "root_path",
+    "tenant",
     "started_at",
     "heartbeat_age_s",
     "host",
@@ -123,8 +126,17 @@ def _judge_registry(
     return ("active" if age <= limit else "stale"), age, None
 
 
-def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = None) -> pd.DataFrame:
+def list_sessions(
+    db: GraphDB,
+    stale_after: float | str | timedelta | None = None,
+    *,
+    schema: GraphSchema | str | None = None,
+) -> pd.DataFrame:
     """One row per session found in the graph, from registry nodes and status keys alike.
+
+    ``tenant`` is the tenant a session keeps to (blarify graphs). With a ``schema`` that
+    names a tenant, the registered sessions of other tenants are left out (a session known
+    only by its status keys is always shown: it cannot be told apart).
 
     ``state`` is ``active`` while the session runs: on this host, while the process that
     registered it is alive (paused or busy alike, whatever its heartbeat) and, when that is
@@ -154,6 +166,7 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
             "session_id": sid,
             "state": state,
             "root_path": s.get("root_path"),
+            "tenant": s.get("tenant"),
             "started_at": _ms_to_datetime(started) if state != "invalid" else None,
             "heartbeat_age_s": age,
             "host": s.get("host"),
@@ -195,6 +208,10 @@ def list_sessions(db: GraphDB, stale_after: float | str | timedelta | None = Non
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     frame["heartbeat_age_s"] = frame["heartbeat_age_s"].astype("float64")
     frame["reason"] = frame["reason"].astype("object").where(frame["reason"].notna(), None)
+    chosen = schema_named(schema)
+    if chosen is not None and chosen.tenant_label is not None:
+        other = frame["tenant"].notna() & (frame["tenant"] != chosen.tenant_label)
+        frame = frame.loc[~other]
     frame = frame.sort_values(["state", "session_id"], kind="stable")
     return frame.reset_index(drop=True)
 

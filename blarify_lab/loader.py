@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import queries as q
+from . import read_queries as rq
 from .checks import check_path
 from .db import GraphDB
 from .errors import SourceConflictError
@@ -268,7 +269,7 @@ def _refuse_foreign_removal(
     tree loaded is not (known to be) the one the root came from."""
     documented: set[str] = set()
     for chunk in _chunks(doomed, _NODE_BATCH):
-        rows = db.run_query(q.nodes_contents_query(), {"node_ids": chunk})
+        rows = db.run_query(rq.nodes_contents_query(), {"node_ids": chunk})
         documented.update(str(r["path"]) for r in rows if r["doc_description"] is not None)
     if documented:
         raise SourceConflictError(

@@ -32,6 +32,7 @@ from .checks import (
 )
 from .db import GraphDB
 from .deadline import query_deadline
+from .detection import resolve_schema, root_node, schema_named
 from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
@@ -42,6 +43,7 @@ from .prompts import (
     CYCLE_MARK,
     DEFAULT_MAX_DESCRIPTION_CHARS,
     DEFAULT_MAX_TEXT_CHARS,
+    ChildText,
     NodeContent,
     build_prompt,
     input_hash,
@@ -49,6 +51,7 @@ from .prompts import (
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .retries import DEFAULT_MAX_RETRY_WAIT_S
 from .scheduler import Completions, Scheduler, SessionRun
+from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error, status_for
 from .usage import validate_prices
 from .workers import WorkerPool
@@ -84,8 +87,9 @@ class RecursiveDFSProcessor:
         timeout: float | None = None,
         *,
         scope: q.Scope = "graph",
-        hierarchy_relationship: str = "CONTAINS",
-        call_relationship: str = "CALLS",
+        hierarchy_relationship: str | None = None,
+        call_relationship: str | None = None,
+        schema: GraphSchema | str | None = None,
         save_documentation: bool = True,
         progress: bool | ProgressCallback = True,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -122,10 +126,11 @@ class RecursiveDFSProcessor:
         self.db_manager = db_manager
         self.llm_provider = llm_provider
         self.max_workers = max_workers
-        self.hierarchy_relationship = q.validate_identifier(
-            hierarchy_relationship, "relationship type"
-        )
-        self.call_relationship = q.validate_identifier(call_relationship, "relationship type")
+        # None: the schema's (CONTAINS and CALLS by default; A|B for several types)
+        self.hierarchy_relationship = q.optional_relationship_types(hierarchy_relationship)
+        self.call_relationship = q.optional_relationship_types(call_relationship)
+        self.schema = schema_named(schema)  # None: detected when a session starts
+        self._adopted: set[GraphSchema] = set()  # unkeyed documentation carried over for these
         self.save_documentation = save_documentation
         self.progress = progress
         self.max_text_chars = max_text_chars
@@ -203,24 +208,31 @@ class RecursiveDFSProcessor:
         return SessionHandle(session, future, cancel, lambda: completions.put(None))
 
     def estimate(
-        self, node_path: str, use_hierarchy: bool = True, *, scope: q.Scope | None = None
+        self,
+        node_path: str,
+        use_hierarchy: bool = True,
+        *,
+        scope: q.Scope | None = None,
+        schema: GraphSchema | str | None = None,
     ) -> pd.DataFrame:
         """What ``process_node(node_path, ...)`` would cost and take, without calling the LLM
         and without writing anything: one row with ``nodes``, ``cached`` (stored documentation
         that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
         (estimated), ``cost_usd`` (with ``prices``; else NaN), ``wall_s`` (this scheduler
         simulated with this model's past call times), and whether each is ``measured`` or
-        ``assumed`` (``completion_tokens_basis``, ``wall_s_basis``)."""
+        ``assumed`` (``completion_tokens_basis``, ``wall_s_basis``). ``schema``: the
+        processor's unless given."""
         from .estimate import estimate_session
 
         check_path(node_path)
+        given = self.schema if schema is None else schema_named(schema)
+        schema, root_id = root_node(self.db_manager, node_path, given)
         return estimate_session(
             self.db_manager,
-            self._find_root(node_path),
+            root_id,
             scope=check_scope(scope or self.scope),
-            relationship_type=(
-                self.hierarchy_relationship if use_hierarchy else self.call_relationship
-            ),
+            relationship_type=self._relationship(schema, use_hierarchy),
+            schema=schema,
             model=self.reuse_identity,
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
@@ -248,8 +260,11 @@ class RecursiveDFSProcessor:
             root_path=node_path,
             scope=check_scope(scope or self.scope),
             relationship_type=(
-                self.hierarchy_relationship if use_hierarchy else self.call_relationship
-            ),
+                (self.hierarchy_relationship or "CONTAINS")
+                if use_hierarchy
+                else (self.call_relationship or "CALLS")
+            ),  # until the schema is known (when the session starts)
+            use_hierarchy=bool(use_hierarchy),
             max_workers=self.max_workers,
             timeout=self.timeout if timeout is None else check_timeout(timeout),
             force=bool(force),
@@ -278,11 +293,14 @@ class RecursiveDFSProcessor:
         deadline: float | None,
     ) -> str:
         try:
-            root_id = self._find_root(session.root_path)
+            schema, root_id = self._find_root(session.root_path)
+            session.schema, session.tenant = schema.name, schema.tenant_label
+            session.relationship_type = self._relationship(schema, session.use_hierarchy)
         except BaseException as err:
             session.end(status_for(err), describe_error(err))
             raise
         run = SessionRun(session=session, root_id=root_id, cancel=cancel, completions=completions)
+        run.schema, run.adopt = schema, schema not in self._adopted
         run.reuse = self.save_documentation and not session.force
         run.deadline = deadline
         run.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute, cancel=cancel)
@@ -312,21 +330,22 @@ class RecursiveDFSProcessor:
                         scheduler.schedule(pool, deadline, reporter)
                 except BaseException as err:
                     session.end(status_for(err), describe_error(err))
-                    _store_what_is_done(scheduler, err)
+                    scheduler.store_what_is_done(err)
                     raise
                 session.end("completed")
+            if run.reuse:
+                self._adopted.add(schema)  # once per processor and schema: a scan of documentation
             return run.texts[root_id]
 
-    def _find_root(self, node_path: str) -> int:
-        rows = self.db_manager.run_query(q.find_node_query(), {"node_path": node_path})
-        if not rows:
-            raise NodeNotFoundError(
-                f"no code node has path {node_path!r}; nothing was written. "
-                "Check the path (paths are stored exactly as loaded) or load the code first."
-            )
-        if len(rows) > 1:
-            log.warning("several nodes have path %r; documenting the first", node_path)
-        return int(rows[0]["node_id"])
+    def _relationship(self, schema: GraphSchema, use_hierarchy: bool) -> str:
+        """The relationship types a session follows: the ones given, else the schema's."""
+        if use_hierarchy:
+            return self.hierarchy_relationship or schema.hierarchy
+        return self.call_relationship or schema.call_relationship
+
+    def _find_root(self, node_path: str) -> tuple[GraphSchema, int]:
+        """The graph's schema and the one code node (of its tenant) named ``node_path``."""
+        return root_node(self.db_manager, node_path, self.schema)
 
     def _run_node(self, run: SessionRun, node_id: int) -> tuple[str, bool]:
         """Worker entry: document one node; ``(text, ok)``."""
@@ -358,16 +377,14 @@ class RecursiveDFSProcessor:
         cached = stored is not None and stored[0] == made_from
         if stored is not None and cached:
             description = stored[1]
+            if node_id in run.unlinked:  # stored under its key, describing no node yet
+                run.made[node_id] = _made_doc(node_id, description, made_from, self.model, children)
         else:
             description, truncated = self._ask(run, node_id, prompt)
             measured = run.made.pop(node_id, {})  # what the call took (``node_call``)
             if node_id not in run.errors:
                 run.made[node_id] = {
-                    "node_id": node_id,
-                    "description": description,
-                    "input_hash": made_from,
-                    "model": self.model,
-                    "truncated": truncated,
+                    **_made_doc(node_id, description, made_from, self.model, children, truncated),
                     **measured,
                 }
         run.outcome[node_id] = (description, cached)
@@ -397,7 +414,10 @@ class RecursiveDFSProcessor:
     def _standalone(self, node_path: str) -> tuple[SessionRun, int]:
         """A context for documenting one node outside any session: its own content, no
         children's descriptions, nothing written to the graph."""
-        rows = self.db_manager.run_query(q.node_content_query(), {"node_path": node_path})
+        schema = resolve_schema(self.db_manager, self.schema)
+        rows = self.db_manager.run_query(
+            q.node_content_query(schema), {"node_path": node_path, **schema.params()}
+        )
         if not rows:
             raise NodeNotFoundError(f"no code node has path {node_path!r}")
         row = rows[0]
@@ -410,10 +430,21 @@ class RecursiveDFSProcessor:
         return run, node_id
 
 
-def _store_what_is_done(scheduler: Scheduler, err: BaseException) -> None:
-    """The session ends early: store the documentation it finished (best effort)."""
-    try:
-        scheduler.flush()
-    except Exception as flush_error:  # the database may be what failed
-        log.warning("could not store the finished documentation: %s", flush_error)
-        err.add_note("the documentation finished since the last write was not stored")
+def _made_doc(
+    node_id: int,
+    description: str,
+    made_from: str,
+    model: str,
+    children: list[ChildText],
+    truncated: bool = False,
+) -> dict[str, object]:
+    """What storing one node's description writes (``advance_session_query``'s ``$docs``;
+    ``truncated``: the answer was cut short, so it is asked again next time)."""
+    return {
+        "node_id": node_id,
+        "description": description,
+        "input_hash": made_from,
+        "model": model,
+        "truncated": truncated,
+        "info_type": "parent_analysis" if children else "leaf_analysis",
+    }

@@ -13,6 +13,8 @@ A prompt is Markdown-like sections::
     ```
     ## Children
     - /pkg/mod.py::func.inner: its description, on one line
+    - FUNCTION decode (/repo/json/decoder.py#JSONDecoder.decode): a child named by kind
+      and name too (graphs whose definitions share their file's path: blarify's)
 
 ``parse_prompt`` reads it back (the offline summariser, the tests and the benchmarks use it).
 A node's *text* is its path, its description, then its children's texts indented, cut at
@@ -70,11 +72,21 @@ class NodeContent:
 
 @dataclass(frozen=True, slots=True)
 class ChildText:
-    """One child as its parent sees it: its path, description and full text (None: unknown)."""
+    """One child as its parent sees it: its path, description and full text (None: unknown);
+    ``kind`` and ``name`` when the prompt names it by them."""
 
     path: str
     description: str | None
     text: str | None
+    kind: str | None = None
+    name: str | None = None
+
+    @property
+    def title(self) -> str:
+        """How a prompt names the child: ``KIND name (path)``, or its path alone."""
+        if self.kind and self.name:
+            return f"{_one_line(self.kind)} {_one_line(self.name)} ({self.path})"
+        return self.path
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,7 @@ def build_prompt(node: NodeContent, children: Sequence[ChildText], *, max_text_c
                 summary = NOT_DOCUMENTED
             else:
                 summary = _one_line(child.description) or "(no description)"
-            entry = f"- {child.path}: {summary[:MAX_CHILD_SUMMARY_CHARS]}"
+            entry = f"- {child.title}: {summary[:MAX_CHILD_SUMMARY_CHARS]}"
             if budget - len(entry) < 0:
                 lines.append(f"- ... {len(children)} children in all")
                 break
@@ -133,6 +145,7 @@ def build_prompt(node: NodeContent, children: Sequence[ChildText], *, max_text_c
 
 _SECTION = re.compile(r"^## (?P<name>[A-Za-z ]+)\n(?P<body>.*?)(?=^## |\Z)", re.M | re.S)
 _MORE = re.compile(r"^- \.\.\. (\d+) children in all$")
+_TITLED = re.compile(r"^\S+ \S+ \((?P<path>.+)\)$")
 
 
 def parse_prompt(prompt: str) -> ParsedPrompt:
@@ -156,7 +169,8 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
             more = int(m[1])
         elif line.startswith("- "):
             path, _, summary = line[2:].partition(": ")
-            children.append((path, summary))
+            titled = _TITLED.match(path)
+            children.append((titled["path"] if titled else path, summary))
     labels = tuple(x.strip() for x in fields.get("Labels", "").split(",") if x.strip())
     return ParsedPrompt(
         path=fields.get("Path", ""),

@@ -15,28 +15,30 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from .names import DESCRIBES, DOCUMENTATION_LABEL, SESSION_LABEL, validate_identifier
+from .schema import GraphSchema
+
 __all__ = [
     "DOCUMENTATION_LABEL",
     "NODE_STATUSES",
     "SESSION_LABEL",
     "STATUS_PREFIX",
     "Scope",
+    "optional_relationship_types",
     "status_property",
     "validate_identifier",
+    "validate_relationship_types",
     "validate_session_id",
     "validate_status_suffix",
 ]
 
 STATUS_PREFIX = "processing_status_"
-SESSION_LABEL = "BLARIFY_SESSION"
-DOCUMENTATION_LABEL = "DOCUMENTATION"
-DESCRIBES = "DESCRIBES"
 NODE_STATUSES = ("pending", "in_progress", "completed", "failed")
 FINISHED_STATUSES = ("completed", "failed")
 Scope = Literal["graph", "subtree"]
+DEFAULT_SCHEMA = GraphSchema()
 
 SESSION_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STATUS_SUFFIX = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
@@ -54,14 +56,16 @@ def validate_session_id(session_id: object) -> str:
     return session_id
 
 
-def validate_identifier(name: object, what: str = "identifier") -> str:
-    """Return ``name`` if it is a plain ASCII identifier (label or relationship type), else raise."""
-    if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
-        raise ValueError(
-            f"invalid {what} {name!r}: use letters, digits and underscores only "
-            "(at most 64, not starting with a digit)"
-        )
-    return name
+def validate_relationship_types(types: object) -> str:
+    """Return ``types`` (``A`` or ``A|B|C``) if every type in it is a plain identifier."""
+    if not isinstance(types, str):
+        raise ValueError(f"invalid relationship type {types!r}: a string such as 'CONTAINS'")
+    return "|".join(validate_identifier(t, "relationship type") for t in types.split("|"))
+
+
+def optional_relationship_types(types: object) -> str | None:
+    """``None`` (the schema's types), or ``types`` checked as ``validate_relationship_types``."""
+    return None if types is None else validate_relationship_types(types)
 
 
 def validate_status_suffix(suffix: object) -> str:
@@ -90,54 +94,64 @@ def _in_scope(var: str) -> str:
 # ------------------------------------------------------------------------------ node lookups
 
 
-def find_node_query() -> str:
-    """Nodes (at most two, to detect ambiguity) whose ``path`` is ``$node_path``."""
+def find_node_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
+    """Code nodes (of the tenant) named ``$node_path`` by identity or key; at most 11, so
+    that an ambiguous name can be reported with the nodes it matches."""
     return (
-        f"MATCH (n) WHERE n.path = $node_path AND {_in_scope('n')} "
-        "RETURN id(n) AS node_id, labels(n) AS labels ORDER BY node_id LIMIT 2"
+        f"MATCH (n) WHERE {schema.named('n', 'node_path')} AND {schema.code_filter('n')} "
+        f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, "
+        f"{schema.identity('n')} AS path, {schema.key('n')} AS key, "
+        f"[{', '.join(f'n.{p}' for p, _ in schema.tenant)}] AS tenant ORDER BY node_id LIMIT 11"
     )
 
 
-def node_content_query() -> str:
-    """What a prompt needs of the node at ``$node_path`` (for documenting it outside a session)."""
+def node_content_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
+    """What a prompt needs of the node named ``$node_path`` (documenting it outside a session)."""
     return (
-        f"MATCH (n) WHERE n.path = $node_path AND {_in_scope('n')} "
-        "RETURN id(n) AS node_id, labels(n) AS labels, n.name AS name, n.text AS text "
-        "ORDER BY node_id LIMIT 1"
+        f"MATCH (n) WHERE {schema.named('n', 'node_path')} AND {schema.code_filter('n')} "
+        f"RETURN id(n) AS node_id, {schema.kinds('n')} AS labels, n.name AS name, "
+        "n.text AS text ORDER BY node_id LIMIT 1"
     )
 
 
 # ------------------------------------------------------------------- per-session node state
 
 
-def initialize_processing_session_query(session_id: str) -> str:
-    """Mark every code node of the graph ``pending`` (a ``scope="graph"`` session); returns
-    their ``count``. A ``"subtree"`` session marks its scope level by level instead
-    (``mark_nodes_query`` then ``expand_scope_query``): a variable-length pattern would walk
-    every path, which explodes on a call graph with cycles."""
+def initialize_processing_session_query(
+    session_id: str, schema: GraphSchema = DEFAULT_SCHEMA
+) -> str:
+    """Mark every code node of the graph (of the tenant) ``pending`` (a ``scope="graph"``
+    session); returns their ``count``. A ``"subtree"`` session marks its scope level by level
+    instead (``mark_nodes_query`` then ``expand_scope_query``): a variable-length pattern would
+    walk every path, which explodes on a call graph with cycles."""
     prop = status_property(session_id)
-    return f"MATCH (n) WHERE {_in_scope('n')} SET n.{prop} = 'pending' RETURN count(n) AS count"
+    return (
+        f"MATCH (n) WHERE {schema.code_filter('n')} SET n.{prop} = 'pending' "
+        "RETURN count(n) AS count"
+    )
 
 
-def mark_nodes_query(session_id: str) -> str:
+def mark_nodes_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     """Mark the code nodes with ids ``$node_ids`` ``pending`` (not yet in the session)."""
     prop = status_property(session_id)
     return (
         "UNWIND $node_ids AS node_id "
-        f"MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} AND n.{prop} IS NULL "
+        f"MATCH (n) WHERE id(n) = node_id AND {schema.code_filter('n')} AND n.{prop} IS NULL "
         f"SET n.{prop} = 'pending' RETURN id(n) AS node_id"
     )
 
 
-def expand_scope_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
+def expand_scope_query(
+    session_id: str, relationship_type: str = "CONTAINS", schema: GraphSchema = DEFAULT_SCHEMA
+) -> str:
     """One level of a ``"subtree"`` session's scope: the children (through
-    ``relationship_type``) of the nodes ``$frontier`` that are not in the session yet are
-    marked ``pending`` and returned, each once, as the next frontier."""
+    ``relationship_type``, one type or ``A|B``) of the nodes ``$frontier`` that are not in the
+    session yet are marked ``pending`` and returned, each once, as the next frontier."""
     prop = status_property(session_id)
-    rel = validate_identifier(relationship_type, "relationship type")
+    rel = validate_relationship_types(relationship_type)
     return (
         "UNWIND $frontier AS node_id MATCH (a) WHERE id(a) = node_id WITH a "  # a seek, no scan
-        f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
+        f"MATCH (a)-[:{rel}]->(b) WHERE {schema.code_filter('b')} "
         f"AND b.{prop} IS NULL "
         "WITH DISTINCT b "
         f"SET b.{prop} = 'pending' RETURN id(b) AS node_id"
@@ -145,12 +159,13 @@ def expand_scope_query(session_id: str, relationship_type: str = "CONTAINS") -> 
 
 
 def scope_edges_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
-    """The ``relationship_type`` edges inside the session: one row per parent with its children.
+    """The ``relationship_type`` edges (one type or ``A|B``) inside the session: one row per
+    parent with its children.
 
     Grouped per parent because the client's cost is per value returned.
     """
     prop = status_property(session_id)
-    rel = validate_identifier(relationship_type, "relationship type")
+    rel = validate_relationship_types(relationship_type)
     return (
         f"MATCH (a)-[:{rel}]->(b) WHERE a.{prop} IS NOT NULL AND b.{prop} IS NOT NULL "
         "RETURN id(a) AS parent, collect(id(b)) AS children"
@@ -163,20 +178,26 @@ def scope_node_ids_query(session_id: str) -> str:
     return f"MATCH (n) WHERE n.{prop} IS NOT NULL RETURN collect(id(n)) AS node_ids"
 
 
-def advance_session_query(session_id: str) -> str:
-    """The scheduler's one round trip: store ``$docs`` (maps of ``node_id, description,
-    input_hash, model, truncated, latency_s, prompt_tokens, completion_tokens, attempts``; one
-    ``DOCUMENTATION`` node per code node), mark ``$started``, finish ``$completed``/``$failed``,
-    claim ``$claim``, read ``$ahead`` (kept pending); rows: prompt content and stored doc."""
+def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA) -> str:
+    """The scheduler's one round trip: store ``$docs``, mark ``$started`` (read ahead, now
+    running), finish ``$completed``/``$failed``, claim ``$claim``, read ``$ahead`` (kept
+    pending; rows with ``ahead`` true).
+
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated,
+    latency_s, prompt_tokens, completion_tokens, attempts}`` (``node_id`` the internal id):
+    each code node gets one ``DOCUMENTATION`` node keyed by its stable key (``doc_key``), in
+    the schema's layout, that ``DESCRIBES`` it. Claimed and ahead rows carry what a prompt
+    needs and the stored ``doc_hash``/``doc_description``/``doc_truncated`` (a truncated
+    answer is never reused).
+    """
     prop = status_property(session_id)
     return (
         "UNWIND $docs AS doc WITH doc, doc.node_id AS key "  # a variable: FalkorDB's index
-        f"MATCH (n) WHERE id(n) = key AND {_in_scope('n')} "
-        f"MERGE (d:{DOCUMENTATION_LABEL} {{node_id: key}}) "
+        f"MATCH (n) WHERE id(n) = key AND {schema.code_filter('n', with_tenant=False)} "
+        f"WITH doc, n, {schema.key('n')} AS doc_key "
+        f"MERGE (d:{DOCUMENTATION_LABEL} {{doc_key: doc_key}}) "
         f"MERGE (d)-[:{DESCRIBES}]->(n) "
-        "SET d.description = doc.description, d.input_hash = doc.input_hash, "
-        "d.model = doc.model, d.truncated = doc.truncated, d.session_id = $session_id, "
-        "d.updated_at = timestamp(), d.node_path = n.path, d.latency_s = doc.latency_s, "
+        f"SET {schema.doc_fields('d', 'n', 'doc')}, d.latency_s = doc.latency_s, "
         "d.prompt_tokens = doc.prompt_tokens, d.completion_tokens = doc.completion_tokens, "
         "d.attempts = doc.attempts WITH count(*) AS saved UNWIND $started AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' SET n.{prop} = 'in_progress' "
@@ -189,11 +210,10 @@ def advance_session_query(session_id: str) -> str:
         "UNWIND $claim + $ahead AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
         f"WITH n, node_id IN $ahead AS ahead SET n.{prop} = CASE WHEN ahead THEN 'pending' "
-        "ELSE 'in_progress' END WITH n, ahead "
-        f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
-        "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
-        "d.truncated AS doc_truncated, ahead"
+        "ELSE 'in_progress' END "
+        + schema.doc_lookup(carry="ahead")
+        + schema.prompt_columns()
+        + ", ahead"
     )
 
 
@@ -218,76 +238,19 @@ def cleanup_session_query(session_id: str, *, batched: bool = False) -> str:
 
 
 def documentation_constraint_query() -> str:
-    """Neo4j only: one ``DOCUMENTATION`` node per code node, even under concurrent sessions
+    """Neo4j only: one ``DOCUMENTATION`` node per stable key (``doc_key``: tenant and key,
+    one property, so Community Edition enforces it), even under concurrent sessions
     (FalkorDB runs the write queries of one graph one at a time, so ``MERGE`` alone holds)."""
     return (
-        f"CREATE CONSTRAINT blarify_documentation_node IF NOT EXISTS "
-        f"FOR (d:{DOCUMENTATION_LABEL}) REQUIRE d.node_id IS UNIQUE"
+        f"CREATE CONSTRAINT blarify_documentation_key IF NOT EXISTS "
+        f"FOR (d:{DOCUMENTATION_LABEL}) REQUIRE d.doc_key IS UNIQUE"
     )
 
 
 def documentation_index_query() -> str:
     """FalkorDB: an index on the key of ``DOCUMENTATION`` nodes, so that storing and finding a
     node's documentation is a lookup, not a scan (Neo4j's constraint brings its own index)."""
-    return f"CREATE INDEX FOR (d:{DOCUMENTATION_LABEL}) ON (d.node_id)"
-
-
-def graph_contents_query() -> str:
-    """Read only: every code node of the graph with what its prompt needs and its stored
-    documentation (for an estimate before paying)."""
-    return (
-        f"MATCH (n) WHERE {_in_scope('n')} "
-        f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
-        "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
-        "d.truncated AS doc_truncated"
-    )
-
-
-def nodes_contents_query() -> str:
-    """Read only: the code nodes with ids ``$node_ids``, as ``graph_contents_query``."""
-    return (
-        f"UNWIND $node_ids AS node_id MATCH (n) WHERE id(n) = node_id AND {_in_scope('n')} "
-        f"OPTIONAL MATCH (n)<-[:{DESCRIBES}]-(d:{DOCUMENTATION_LABEL}) "
-        "RETURN id(n) AS node_id, labels(n) AS labels, n.path AS path, n.name AS name, "
-        "n.text AS text, d.input_hash AS doc_hash, d.description AS doc_description, "
-        "d.truncated AS doc_truncated"
-    )
-
-
-def graph_structure_query(relationship_type: str = "CONTAINS") -> str:
-    """Read only: every ``relationship_type`` edge between code nodes, one row per parent."""
-    rel = validate_identifier(relationship_type, "relationship type")
-    return (
-        f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('a')} AND {_in_scope('b')} "
-        "RETURN id(a) AS parent, collect(id(b)) AS children"
-    )
-
-
-def children_query(relationship_type: str = "CONTAINS") -> str:
-    """Read only: the ``relationship_type`` children of the nodes ``$frontier``, one row per
-    parent (a would-be ``"subtree"`` scope is read level by level)."""
-    rel = validate_identifier(relationship_type, "relationship type")
-    return (
-        "UNWIND $frontier AS node_id MATCH (a) WHERE id(a) = node_id WITH a "  # a seek, no scan
-        f"MATCH (a)-[:{rel}]->(b) WHERE {_in_scope('b')} "
-        "RETURN id(a) AS parent, collect(id(b)) AS children"
-    )
-
-
-def documentation_query() -> str:
-    """The stored documentation of ``$root_path`` and every code node whose path lies under it
-    (``$folder_prefix`` is ``$root_path + '/'``, ``$file_prefix`` is ``$root_path + '::'``),
-    with what an export needs."""
-    return (
-        f"MATCH (d:{DOCUMENTATION_LABEL})-[:{DESCRIBES}]->(n) "
-        "WHERE n.path = $root_path OR n.path STARTS WITH $folder_prefix "
-        "OR n.path STARTS WITH $file_prefix "
-        "RETURN n.path AS path, labels(n) AS labels, n.name AS name, "
-        "n.start_line AS start_line, d.description AS description, d.model AS model, "
-        "d.truncated AS truncated, d.session_id AS session_id, d.updated_at AS updated_at "
-        "ORDER BY path"
-    )
+    return f"CREATE INDEX FOR (d:{DOCUMENTATION_LABEL}) ON (d.doc_key)"
 
 
 def cleanup_status_key_query(suffix: str) -> str:
@@ -316,6 +279,15 @@ def register_session_query() -> str:
         "pid_start: $pid_start, timeout_s: $timeout_s, heartbeat_interval_s: $heartbeat_interval_s, "
         "started_at: timestamp(), heartbeat_at: timestamp(), state: 'running'}) "
         "RETURN s.started_at AS started_at"
+    )
+
+
+def describe_session_query() -> str:
+    """Note on a registry node the schema (``$schema``) and tenant (``$tenant``) of its
+    session (a session on a graph other than the default's)."""
+    return (
+        f"MATCH (s:{SESSION_LABEL}) WHERE s.session_id = $session_id "
+        "SET s.schema = $schema, s.tenant = $tenant RETURN count(s) AS described"
     )
 
 

@@ -99,6 +99,11 @@ def register_session(db: GraphDB, session: ProcessingSession, *, heartbeat_inter
             "heartbeat_interval_s": heartbeat_interval,
         },
     )
+    if session.schema != "default" or session.tenant is not None:
+        db.run_query(
+            q.describe_session_query(),
+            {"session_id": session.session_id, "schema": session.schema, "tenant": session.tenant},
+        )
 
 
 @contextmanager

@@ -119,6 +119,10 @@ class SessionView(Protocol):
     @property
     def scope(self) -> str: ...
     @property
+    def schema(self) -> str: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
     def llm_calls(self) -> int: ...
     @property
     def cached(self) -> int: ...
@@ -207,6 +211,8 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "cost_usd": session.cost_usd if session.cost_usd is not None else float("nan"),
                 "rate_wait_s": round(session.rate_wait_s, 3),
                 "scope": session.scope,
+                "schema": session.schema,
+                "tenant": session.tenant,
                 "outside_subtree": session.outside_subtree,
                 "wall_s": round(wall, 3),
                 "nodes_per_s": round(finished / wall, 2) if wall > 0 else float("nan"),

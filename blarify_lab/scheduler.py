@@ -18,22 +18,25 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from . import queries as q
+from . import read_queries as rq
 from .budget import CallBudget
 from .db import GraphDB
 from .dispatch import Dispatch
-from .documentation import ensure_documentation_key
 from .errors import (
     BudgetExceededError,
     NodeNotFoundError,
+    QueryError,
     SessionCancelled,
     SessionStateLostError,
 )
 from .graph import DependencyGraph, depths
+from .migration import adopt_documentation
 from .pacing import RateLimiter
 from .priorities import ReadyQueue, chain_above
 from .progress import SessionProgress
 from .prompts import ChildText, NodeContent, compose_text, error_description
 from .readahead import ReadAhead
+from .schema import GraphSchema
 from .session import NodeRecord, ProcessingSession, describe_error
 from .simulate import remaining_s
 from .workers import WorkerPool
@@ -77,17 +80,28 @@ class SessionRun:
     deadline: float | None = None  # time.monotonic() when the session times out
     reuse: bool = True  # False with force=True or save_documentation=False
     stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
+    unlinked: set[int] = field(default_factory=set[int])  # stored, but describing no node yet
     made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
     outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
     docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
     priority: dict[int, float] = field(default_factory=dict[int, float])  # chain above a node
+    schema: GraphSchema = field(default_factory=GraphSchema)  # the graph's shape and tenant
+    adopt: bool = True  # carry unkeyed documentation over to stable keys first (see migration)
     docs_at: float = 0.0  # time.monotonic() when documentation was last written
 
     def children(self, node_id: int) -> list[ChildText]:
-        """The node's children as its prompt and text see them (None where not known)."""
+        """The node's children as its prompt and text see them (None where not known); in a
+        graph whose definitions share a file's path (blarify's), named by kind and name too."""
         nodes = self.session.nodes
+        named = self.schema.name != "default"
         return [
-            ChildText(nodes[c].path, self.descriptions.get(c), self.texts.get(c))
+            ChildText(
+                nodes[c].path,
+                self.descriptions.get(c),
+                self.texts.get(c),
+                kind=(nodes[c].labels[0] if nodes[c].labels else None) if named else None,
+                name=nodes[c].name if named else None,
+            )
             for c in self.graph.children.get(node_id, ())
         ]
 
@@ -137,6 +151,8 @@ class Scheduler:
         session = run.session
         sid = session.session_id
         expected = self._mark_scope()
+        if run.reuse:  # before any documentation is looked up by key
+            self._ensure_documentation_key()
         edges = self.db_manager.run_query(
             q.scope_edges_query(sid, session.relationship_type), {"session_id": sid}
         )
@@ -157,8 +173,6 @@ class Scheduler:
         run.graph = graph
         run.text_users = {i: len(ps) for i, ps in graph.parents.items()}
         run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
-        if run.reuse:
-            ensure_documentation_key(self.db_manager)
         found = depths(graph.children, run.root_id)
         if session.scope == "graph":
             self._say_scope(len(graph), len(found))
@@ -170,20 +184,37 @@ class Scheduler:
         self._break_cycles()  # before the start: no worker ever idles waiting for a stall
         run.priority = chain_above(graph.parents)
 
+    def _ensure_documentation_key(self) -> None:
+        """One documentation node per code node, found by index: Neo4j's uniqueness
+        constraint, or FalkorDB's index (which exists after the first session); then the
+        tenant's documentation stored before stable keys is carried over (once)."""
+        if self.run.adopt:  # on Neo4j, the constraint on internal ids is dropped first
+            adopt_documentation(self.db_manager, self.run.schema)
+        if getattr(self.db_manager, "backend", None) == "neo4j":
+            self.db_manager.run_query(q.documentation_constraint_query(), {})
+            return
+        try:
+            self.db_manager.run_query(q.documentation_index_query(), {})
+        except QueryError as err:
+            if "already indexed" not in err.backend_message:
+                raise
+
     def _mark_scope(self) -> int:
         """Mark the session's nodes ``pending``; returns how many were marked."""
-        session = self.run.session
+        session, schema = self.run.session, self.run.schema
         sid = session.session_id
-        params: dict[str, object] = {"session_id": sid}
+        params: dict[str, object] = {"session_id": sid, **schema.params()}
         if session.scope == "graph":
-            rows = self.db_manager.run_query(q.initialize_processing_session_query(sid), params)
+            rows = self.db_manager.run_query(
+                q.initialize_processing_session_query(sid, schema), params
+            )
             return int(rows[0]["count"]) if rows else 0
         rows = self.db_manager.run_query(
-            q.mark_nodes_query(sid), {**params, "node_ids": [self.run.root_id]}
+            q.mark_nodes_query(sid, schema), {**params, "node_ids": [self.run.root_id]}
         )
         frontier = [int(r["node_id"]) for r in rows]
         marked = len(frontier)
-        expand = q.expand_scope_query(sid, session.relationship_type)
+        expand = q.expand_scope_query(sid, session.relationship_type, schema)
         while frontier:  # one round trip per level: each node is marked, and expanded, once
             rows = self.db_manager.run_query(expand, {**params, "frontier": frontier})
             frontier = [int(r["node_id"]) for r in rows]
@@ -223,11 +254,15 @@ class Scheduler:
             }
         )
         if unnamed:
-            rows = self.db_manager.run_query(q.nodes_contents_query(), {"node_ids": unnamed})
+            rows = self.db_manager.run_query(
+                rq.nodes_contents_query(run.schema), {"node_ids": unnamed}
+            )
             for row in rows:
                 record = nodes.get(int(row["node_id"]))
                 if record is not None and not record.path:
                     record.path = str(row["path"])
+                    record.labels = tuple(str(label) for label in row["labels"])
+                    record.name = row["name"] if isinstance(row["name"], str) else None
         return released
 
     def _over_budget(self) -> bool:
@@ -235,6 +270,14 @@ class Scheduler:
         if self.budget_usd is None:
             return False
         return (self.run.session.cost_usd or 0.0) >= self.budget_usd
+
+    def store_what_is_done(self, err: BaseException) -> None:
+        """The session ends early: store the documentation it finished (best effort)."""
+        try:
+            self.flush()
+        except Exception as flush_error:  # the database may be what failed
+            log.warning("could not store the finished documentation: %s", flush_error)
+            err.add_note("the documentation finished since the last write was not stored")
 
     def flush(self) -> None:
         """Store what is finished and not yet written (the session is ending early)."""
@@ -338,7 +381,7 @@ class Scheduler:
         """Claim nodes whose content was read ahead; the graph learns it with the next write."""
         for node_id in nodes:
             content = run.content[node_id]
-            run.session.claimed(node_id, content.path, content.labels)
+            run.session.claimed(node_id, content.path, content.labels, content.name)
             run.graph.claim(node_id)
         run.unflushed.setdefault("started", []).extend(nodes)
         self._due.extend(self._read_ahead.claimed(nodes))
@@ -367,7 +410,7 @@ class Scheduler:
             or now - run.docs_at >= FLUSH_INTERVAL_S
         )
         rows = self.db_manager.run_query(
-            q.advance_session_query(sid),
+            q.advance_session_query(sid, run.schema),
             {
                 "session_id": sid,
                 "docs": run.docs if docs_due else [],
@@ -397,18 +440,21 @@ class Scheduler:
                 and isinstance(doc_description, str)
             ):
                 run.stored[node_id] = (doc_hash, doc_description)
+                if row.get("doc_linked") is False:  # a rebuilt graph: written again, linked
+                    run.unlinked.add(node_id)
             path = str(row["path"])
             labels = tuple(str(label) for label in row["labels"])
             run.content[node_id] = NodeContent(path, labels, row["name"], row["text"])
             run.path_ids.setdefault(path, node_id)
             if row.get("ahead"):
                 continue
-            run.session.claimed(node_id, path, labels)
+            run.session.claimed(node_id, path, labels, row["name"])
             run.graph.claim(node_id)
             claimed.append(node_id)
         if len(claimed) < len(claim):  # removed from the graph, or its state removed under us
             raise SessionStateLostError(sid, len(claim) - len(claimed))
-        return claimed
+        order = {node_id: k for k, node_id in enumerate(claim)}
+        return sorted(claimed, key=order.__getitem__)  # the ready order, whatever the rows'
 
     def _finish(self, run: SessionRun, results: list[tuple[int, str, bool]]) -> list[int]:
         """Record finished nodes (the graph is told on the next round trip); return parents
@@ -428,6 +474,7 @@ class Scheduler:
             run.texts[node_id] = text
             made = run.made.pop(node_id, None)
             run.stored.pop(node_id, None)
+            run.unlinked.discard(node_id)
             if ok and made is not None and self.save_documentation:
                 run.docs.append(made)
             run.content.pop(node_id, None)

@@ -46,6 +46,7 @@ class NodeRecord:
     node_id: int
     path: str = ""
     labels: tuple[str, ...] = ()
+    name: str | None = None
     depth: int | None = None
     status: NodeState = "pending"
     started_at: float | None = None
@@ -74,6 +75,9 @@ class ProcessingSession:
     max_workers: int = 1
     timeout: float | None = None
     force: bool = False  # ask the LLM about every node, whatever is stored
+    use_hierarchy: bool = True  # the hierarchy's relationships, else the call graph's
+    schema: str = "default"  # the graph's shape (GraphSchema.name), known once it starts
+    tenant: str | None = None  # the tenant it keeps to (``entityId=..., repoId=...``)
     status: SessionStatus = "running"
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
@@ -112,11 +116,14 @@ class ProcessingSession:
             self._counts = dict.fromkeys(NODE_STATES, 0)
             self._counts["pending"] = len(records)
 
-    def claimed(self, node_id: int, path: str, labels: tuple[str, ...]) -> None:
+    def claimed(
+        self, node_id: int, path: str, labels: tuple[str, ...], name: object = None
+    ) -> None:
         """The node was claimed from the graph and waits for a worker."""
         record = self.nodes[node_id]
         with self._lock:
             record.path, record.labels = path, labels
+            record.name = name if isinstance(name, str) else None
             self._move(record, "queued")
 
     def started(self, node_id: int, worker: str) -> None:

@@ -68,7 +68,7 @@ def test_process_prints_documentation_and_writes_report(
     out = capsys.readouterr()
     assert out.out.startswith("/root\n")
     shown = re.sub(r"//:[^@]*@", "//", uri)  # the password is never printed
-    assert f"blarify-lab: database {shown}\n" in out.err, "the CLI names the database it uses"
+    assert f"blarify-lab: database {shown}, schema default\n" in out.err, "names the database"
     assert "1 LLM calls" not in out.err and "10 LLM calls" in out.err
     assert len(pd.read_csv(tmp_path / "r.csv")) == 10
 

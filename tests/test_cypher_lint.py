@@ -19,6 +19,9 @@ import pytest
 
 from benchmarks import baseline_queries as baseline
 from blarify_lab import queries
+from blarify_lab import read_queries as rq
+from blarify_lab import schema_queries as sq
+from blarify_lab.schema import GraphSchema
 
 LINT_DIR = Path(__file__).parent / "cypher_lint"
 
@@ -131,7 +134,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         ("documentation_index_query", queries.documentation_index_query(), {}),
         (
             "documentation_query",
-            queries.documentation_query(),
+            rq.documentation_query(),
             {"root_path": "/a", "folder_prefix": "/a/", "file_prefix": "/a::"},
         ),
         (
@@ -148,6 +151,11 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
                 "timeout_s": None,
                 "heartbeat_interval_s": 5.0,
             },
+        ),
+        (
+            "describe_session_query",
+            queries.describe_session_query(),
+            {**s, "schema": "blarify", "tenant": "entityId=u"},
         ),
         (
             "heartbeat_query",
@@ -181,10 +189,79 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.delete_edges_query("CALLS"),
             {"sources": [1], "targets": [2]},
         ),
-        ("graph_contents_query", queries.graph_contents_query(), {}),
-        ("nodes_contents_query", queries.nodes_contents_query(), {"node_ids": [1, 2]}),
-        ("graph_structure_query", queries.graph_structure_query("CALLS"), {}),
-        ("children_query", queries.children_query("CALLS"), {"frontier": [1]}),
+        ("graph_contents_query", rq.graph_contents_query(), {}),
+        ("nodes_contents_query", rq.nodes_contents_query(), {"node_ids": [1, 2]}),
+        ("graph_structure_query", rq.graph_structure_query("CALLS"), {}),
+        ("children_query", rq.children_query("CALLS"), {"frontier": [1]}),
+        *blarify_queries(),
+    ]
+
+
+def blarify_queries() -> list[tuple[str, str, dict[str, Any]]]:
+    """The schema-dependent builders for a blarify graph (several hierarchy types, tenant
+    parameters, its documentation layout), and the detection and adoption builders."""
+    sid = "0123456789abcdef0123456789abcdef"
+    schema = GraphSchema.blarify(entity_id="u", repo_id="r")
+    t: dict[str, Any] = {**schema.params()}
+    s: dict[str, Any] = {"session_id": sid, **t}
+    docs = [{"node_id": 1, "description": "d", "input_hash": "h", "model": "m", "info_type": "x"}]
+    rel = schema.hierarchy
+    return [
+        ("find_node_query", queries.find_node_query(schema), {**t, "node_path": "/a"}),
+        ("node_content_query", queries.node_content_query(schema), {**t, "node_path": "/a"}),
+        (
+            "initialize_processing_session_query",
+            queries.initialize_processing_session_query(sid, schema),
+            s,
+        ),
+        ("mark_nodes_query", queries.mark_nodes_query(sid, schema), {**s, "node_ids": [1]}),
+        (
+            "expand_scope_query",
+            queries.expand_scope_query(sid, rel, schema),
+            {**s, "frontier": [1]},
+        ),
+        ("scope_edges_query", queries.scope_edges_query(sid, rel), {"session_id": sid}),
+        (
+            "advance_session_query",
+            queries.advance_session_query(sid, schema),
+            {
+                **s,
+                "docs": docs,
+                "started": [5],
+                "completed": [1],
+                "failed": [2],
+                "claim": [3],
+                "ahead": [6],
+            },
+        ),
+        ("graph_contents_query", rq.graph_contents_query(schema), t),
+        ("nodes_contents_query", rq.nodes_contents_query(schema), {"node_ids": [1]}),
+        ("graph_structure_query", rq.graph_structure_query(rel, schema), t),
+        ("children_query", rq.children_query(rel, schema), {**t, "frontier": [1]}),
+        (
+            "documentation_query",
+            rq.documentation_query(schema),
+            {
+                **t,
+                "root_path": "/a",
+                "folder_prefix": "/a/",
+                "file_prefix": "/a#",
+                "file_prefix_1": "/a.",
+            },
+        ),
+        ("has_blarify_hierarchy_query", sq.has_blarify_hierarchy_query(), {}),
+        ("has_code_nodes_query", sq.has_code_nodes_query(schema), {}),
+        ("find_root_any_schema_query", sq.find_root_any_schema_query(), {"node_path": "/a"}),
+        ("tenants_query", sq.tenants_query(schema), t),
+        (
+            "documentation_to_adopt_query",
+            sq.documentation_to_adopt_query(schema),
+            {**t, "limit": 5},
+        ),
+        ("taken_documentation_keys_query", sq.taken_documentation_keys_query(), {"keys": ["k"]}),
+        ("adopt_documentation_query", sq.adopt_documentation_query(schema), {"rows": []}),
+        ("adopt_documentation_query", sq.adopt_documentation_query(GraphSchema()), {"rows": []}),
+        ("drop_legacy_constraint_query", sq.drop_legacy_constraint_query(), {}),
     ]
 
 
@@ -212,7 +289,7 @@ def test_every_library_query_passes_neo4j_lint() -> None:
 def test_every_query_builder_is_linted() -> None:
     builders = {
         name
-        for module in (queries, baseline)
+        for module in (queries, rq, sq, baseline)
         for name, fn in inspect.getmembers(module, inspect.isfunction)
         if name.endswith("_query") and not name.startswith("_") and fn.__module__ == module.__name__
     }

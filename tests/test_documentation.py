@@ -248,7 +248,11 @@ def test_documentation_frame_lists_what_is_stored_under_a_root(db_manager: Graph
     frame = bl.documentation(db_manager, "/root")
     assert list(frame.columns) == [
         "path",
+        "key",
+        "kind",
+        "name",
         "labels",
+        "tenant",
         "description",
         "model",
         "session_id",
