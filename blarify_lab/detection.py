@@ -7,6 +7,8 @@ several tenants, with none chosen, is refused (``AmbiguousTenantError``, a ``Val
 
 from __future__ import annotations
 
+import os
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from . import queries as q
@@ -100,8 +102,11 @@ def root_node(db: GraphDB, name: str, schema: GraphSchema | None) -> tuple[Graph
         tenant = f" in tenant {schema.tenant_label}" if schema.tenant_label else ""
         raise NodeNotFoundError(
             f"no code node has path {name!r}{tenant}; nothing was written. "
-            "Check the path (paths are stored exactly as loaded; a blarify graph's "
-            "node_path or node_id) or load the code first."
+            + (
+                _loaded_root_hint(db, name, schema)
+                or "Check the path (paths are stored exactly as loaded; a blarify graph's "
+                "node_path or node_id) or load the code first."
+            )
         )
     if len(rows) > 1:
         paths = [str(r["path"]) for r in rows]
@@ -120,3 +125,22 @@ def _tenant_text(properties: list[str], values: object) -> str:
     if not isinstance(values, list) or not properties:
         return "no tenant"
     return ", ".join(f"{p}={v}" for p, v in zip(properties, values, strict=False))
+
+
+def _loaded_root_hint(db: GraphDB, name: str, schema: GraphSchema) -> str | None:
+    """For a filesystem path (``~/src/json``, ``./json``, ``/home/me/json``): the root that
+    loading it made (``/json``: a package's root is named by its folder), when the graph has
+    it."""
+    local = os.path.expanduser(name)
+    if not name.startswith(("~", ".", "/")) or not os.path.exists(local):
+        return None  # not a path on this machine: nothing to suggest, no query
+    folder = PurePosixPath(local.rstrip("/")).name
+    if not folder or f"/{folder}" == name:
+        return None
+    root = f"/{folder}"
+    if not db.run_query(q.find_node_query(schema), {"node_path": root, **schema.params()}):
+        return None
+    return (
+        f"A loaded package is named by its folder's name, not where it lies on disk: "
+        f"did you mean {root!r}? (load_python_package returns it as root_path)"
+    )

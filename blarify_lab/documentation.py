@@ -37,6 +37,8 @@ DOCUMENTATION_COLUMNS = [
     "session_id",
     "updated_at",
     "truncated",
+    "ungrounded",
+    "grounded_ratio",
 ]
 
 
@@ -69,13 +71,19 @@ def _tenant(schema: GraphSchema, values: object) -> str | None:
     return ", ".join(f"{p}={v}" for p, v in pairs) or None
 
 
+def _names(value: object) -> list[str] | None:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else None
+
+
 def documentation(
     db: GraphDB, root_path: str, *, schema: GraphSchema | str | None = None
 ) -> pd.DataFrame:
     """One row per documented code node (of the tenant) at or under ``root_path``
     (``root/...``, ``root::...``; blarify's ``root#...``, ``root....``): path (its identity),
     key (what its documentation is keyed by), kind, name, labels, tenant, description, model,
-    session_id, updated_at (UTC), truncated (the answer was cut short: it is asked again on
+    session_id, updated_at (UTC), ungrounded (the names the description uses that the code
+    does not have; None before the check), grounded_ratio (found ÷ named; NaN when it names
+    nothing), truncated (the answer was cut short: it is asked again on
     the next run). ``schema`` is detected when not given."""
     _check_root(root_path)  # before any query
     resolved = resolve_schema(db, schema)
@@ -90,6 +98,8 @@ def documentation(
             "description": r["description"],
             "model": r["model"],
             "truncated": r.get("truncated") is True,
+            "ungrounded": _names(r.get("ungrounded")),
+            "grounded_ratio": r.get("grounded_ratio"),
             "session_id": r["session_id"],
             "updated_at": (
                 None
@@ -100,6 +110,7 @@ def documentation(
         for r in _rows(db, root_path, resolved)
     ]
     frame = pd.DataFrame(rows, columns=DOCUMENTATION_COLUMNS)
+    frame["grounded_ratio"] = frame["grounded_ratio"].astype("float64")
     frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
     return frame.sort_values("path", kind="stable").reset_index(drop=True)
 

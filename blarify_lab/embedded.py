@@ -3,24 +3,29 @@
 One server per data directory, shared by every process that uses the directory, decided by
 kernel file locks (``flock``) in the directory rather than by a ping:
 
-* a small supervisor process (``python -m blarify_lab.supervisor serve DIR``, in a session of its
-  own so that it outlives the process that started it) runs ``redis-server`` and, together with
-  it, holds an exclusive lock on ``blarify_lab_server.lock`` for as long as the server lives.
+* a small supervisor process (``blarify_lab.supervisor``, started without the package's
+  ``__init__``, in a session of its own so that it outlives the process that started it) runs
+  ``redis-server`` and, together with it, holds an exclusive lock on ``blarify_lab_server.lock`` for as long as the server lives.
   Whoever finds that lock held knows the directory is served and never starts a second server;
   a server that does not answer (paused, overloaded) is waited for a bounded time, then reported;
 * every process using the server holds a shared lock on ``blarify_lab_users.lock``. The kernel
   releases it however the process ends (``close()``, exit, SIGKILL). The supervisor checks
-  every 0.1 s whether any user is left (an exclusive non-blocking ``flock`` succeeds) and stops
-  the server when none is; a process closing the last use stops it at once;
+  every 0.1 s whether any user is left (an exclusive non-blocking ``flock`` succeeds) and, when
+  none is, compacts the append-only file if it has grown and stops the server; a process
+  closing the last use waits for that;
 * ``redis-server`` dies with its supervisor (``PR_SET_PDEATHSIG``) and the supervisor exits when
   its server does.
 
 The server asks for a password, generated once per data directory and kept in a 0600 file; the
 directory is 0700, every file in it 0600, the server listens on 127.0.0.1 only and its
 configuration (with the password) reaches it on stdin, never on a command line. A data directory
-or state file owned by another user is refused. The append-only file is on, so whatever a killed
-client wrote is still there on the next start. A temporary data directory left behind by a
-killed process is removed by the next ``acquire(temporary=True)``.
+or state file owned by another user is refused. The password is only ever sent to the process
+that was started for the directory (``is_ours()``: its pid and start time, its supervisor holding
+the server lock), checked before every new connection: a process that took over the port of a
+killed server gets nothing. The append-only file is on, so whatever a killed client wrote is
+still there on the next start, and compacted (``aof``) so that starting stays fast; a server
+still loading its data is waited for while it makes progress. A temporary data directory left
+behind by a killed process is removed by the next ``acquire(temporary=True)``.
 
 The supervisor is in ``supervisor``, the data directory's files in ``datadir``.
 """
@@ -39,6 +44,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from .aof import EXIT_COMPACT_TIMEOUT_S
 from .datadir import (
     LOCK_FILE,
     LOG_FILE,
@@ -49,6 +55,7 @@ from .datadir import (
     prepare_dir,
     read_password,
     read_state,
+    server_is_ours,
     sweep_temporary_dirs,
 )
 from .datadir import PASSWORD_FILE as PASSWORD_FILE
@@ -56,15 +63,28 @@ from .datadir import STATE_FILE as STATE_FILE
 from .datadir import TEMP_PREFIX as TEMP_PREFIX
 from .errors import DatabaseUnavailableError
 from .file_locks import flock_until, lock_is_free, open_lock, try_flock
-from .redis_wire import HOST, answers_ping, send_shutdown
+from .redis_wire import HOST, answers_ping
 from .supervisor import POLL_S as POLL_S
-from .supervisor import START_TIMEOUT_S, STOP_TIMEOUT_S, main
+from .supervisor import STALLED_EXIT_CODE, STOP_TIMEOUT_S, main, stall_timeout
+from .supervisor import START_TIMEOUT_S as START_TIMEOUT_S
 
 __all__ = ["EmbeddedFalkorDB", "default_data_dir"]
 # the file names, timeouts, HOST and main() imported above stay importable from here, as before
 
-SUPERVISOR_MODULE = "blarify_lab.supervisor"  # run as ``python -m SUPERVISOR_MODULE serve DIR``
+SUPERVISOR_MODULE = (
+    "blarify_lab.supervisor"  # also runs as ``python -m SUPERVISOR_MODULE serve DIR``
+)
+# The supervisor is started without the package's __init__ (which imports pandas and the rest):
+# a server starts in a fraction of the time. argv: PACKAGE_DIR serve DATA_DIR [--temporary]
+SUPERVISOR_LAUNCHER = (
+    "import sys, types; package = types.ModuleType('blarify_lab'); "
+    "package.__path__ = [sys.argv[1]]; sys.modules['blarify_lab'] = package; "
+    "from blarify_lab.supervisor import main; sys.exit(main(sys.argv[2:]))"
+)
 WAIT_TIMEOUT_S = 5.0  # how long acquire() waits for a server that holds the directory
+STOPPING_WAIT_S = STOP_TIMEOUT_S + EXIT_COMPACT_TIMEOUT_S  # a server stopping (compacting first)
+LOG_MAX_BYTES = 256 << 10  # the log is rotated when a server starts and it is bigger
+SHOW_LOADING_AFTER_S = 2.0  # a start that takes longer says so on stderr, then every 5 s
 
 # supervisors this process started: kept to be reaped when they end (no zombies)
 _supervisors: list[subprocess.Popen[bytes]] = []
@@ -157,19 +177,45 @@ class EmbeddedFalkorDB:
 
     # ------------------------------------------------------------------------ lifecycle
     def alive(self) -> bool:
-        """True while the server answers us (with our password)."""
-        return bool(self.port) and answers_ping(self.host, self.port, 1.0, self.password)
+        """True while our server answers us (the password goes to no other process)."""
+        return (
+            bool(self.port)
+            and self.is_ours()
+            and answers_ping(self.host, self.port, 1.0, self.password)
+        )
+
+    def is_ours(self) -> bool:
+        """True while the server this object started or found still serves the directory (its
+        supervisor holds the server lock, its pid is the process that was started)."""
+        state = read_state(self.data_dir)
+        return (
+            state is not None
+            and (state["pid"], state["port"]) == (self.pid, self.port)
+            and server_is_ours(self.data_dir, state)
+        )
+
+    def ensure_ours(self) -> None:
+        """Raise ``DatabaseUnavailableError`` unless ``is_ours()``: checked before every new
+        connection, so that a process that took over the port of a dead server never receives
+        the directory's password."""
+        if not self.is_ours():
+            raise DatabaseUnavailableError(
+                f"the embedded FalkorDB server of {self.data_dir} (pid {self.pid}, port "
+                f"{self.port}) is gone (stopped or killed); nothing is sent to whatever listens "
+                "on that port now. Close this connection and connect() again"
+            )
 
     def _attach_or_start(self, users_fd: int | None, wait_timeout: float) -> None:
         start = time.monotonic()
         deadline = start + wait_timeout
         if users_fd is None:
             users_fd = open_lock(self.data_dir / USERS_LOCK_FILE)
-            if not flock_until(users_fd, fcntl.LOCK_SH, deadline):
+            stopped_by = max(deadline, start + STOPPING_WAIT_S)  # it may be compacting first
+            if not flock_until(users_fd, fcntl.LOCK_SH, stopped_by):
                 os.close(users_fd)
                 raise DatabaseUnavailableError(
                     f"the embedded FalkorDB server of {self.data_dir} is stopping and did not "
-                    f"finish within {wait_timeout:.0f} s; try again"
+                    f"finish within {stopped_by - start:.0f} s; try again"
                 )
         try:
             starter = open_lock(self.data_dir / LOCK_FILE)
@@ -190,14 +236,22 @@ class EmbeddedFalkorDB:
         self._users_fd = users_fd
 
     def _attach_or_spawn(self, deadline: float, start: float) -> None:
+        seen: int | None = None
         while True:
             if lock_is_free(self.data_dir / SERVER_LOCK_FILE):
                 self._spawn()
                 return
             state = read_state(self.data_dir)
             remaining = max(deadline - time.monotonic(), 0.05)
-            if state is not None and answers_ping(
-                self.host, state["port"], min(1.0, remaining), self.password
+            ours = server_is_ours(self.data_dir, state)  # else the password is not sent
+            if state is not None and ours and not state["ready"]:
+                changed = _mtime_ns(self.data_dir / STATE_FILE)
+                if changed != seen:  # still loading, and showing progress: wait on
+                    seen, deadline = changed, time.monotonic() + max(stall_timeout(), 5.0)
+            elif (
+                state is not None
+                and ours
+                and answers_ping(self.host, state["port"], min(1.0, remaining), self.password)
             ):
                 self.port, self.pid = state["port"], state["pid"]
                 self.supervisor_pid = state["supervisor_pid"]
@@ -213,17 +267,21 @@ class EmbeddedFalkorDB:
             time.sleep(0.05)
 
     def _spawn(self) -> None:
-        """Start a supervisor (which starts redis-server) and wait until the server answers."""
+        """Start a supervisor (which starts redis-server) and wait until the server answers,
+        for as long as it shows progress (loading a big directory takes a while)."""
         _reap_supervisors()
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        args = [sys.executable, "-m", SUPERVISOR_MODULE, "serve", str(self.data_dir)]
+        package = str(Path(__file__).resolve().parent)
+        args = [sys.executable, "-c", SUPERVISOR_LAUNCHER, package, "serve", str(self.data_dir)]
         if self.temporary:
             args.append("--temporary")
-        log = os.open(
-            self.data_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
-        )
+        log_path = self.data_dir / LOG_FILE
+        with contextlib.suppress(OSError):
+            if log_path.stat().st_size > LOG_MAX_BYTES:  # one old log is kept, no more
+                os.replace(log_path, log_path.with_name(LOG_FILE + ".1"))
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
             proc = subprocess.Popen(
                 args,
@@ -237,36 +295,64 @@ class EmbeddedFalkorDB:
             )
         finally:
             os.close(log)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        started = last_change = shown = time.monotonic()
+        quiet_limit = stall_timeout() + 5.0  # the supervisor itself gives up after stall_timeout
+        seen: int | None = None
         while True:
             code = proc.poll()
             if code is not None:
-                raise DatabaseUnavailableError(
-                    f"the embedded FalkorDB server of {self.data_dir} exited with code {code} "
-                    f"while starting; see {self.data_dir / LOG_FILE}"
-                )
+                raise DatabaseUnavailableError(self._start_failure(code))
             state = read_state(self.data_dir)
-            if (
-                state is not None
-                and state["supervisor_pid"] == proc.pid
-                and answers_ping(self.host, state["port"], 1.0, self.password)
-            ):
-                self.port, self.pid, self.supervisor_pid = state["port"], state["pid"], proc.pid
-                break
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if state is not None and state["supervisor_pid"] == proc.pid:
+                if (
+                    state["ready"]
+                    and server_is_ours(self.data_dir, state)
+                    and answers_ping(self.host, state["port"], 1.0, self.password)
+                ):
+                    self.port, self.pid, self.supervisor_pid = state["port"], state["pid"], proc.pid
+                    break
+                changed = _mtime_ns(self.data_dir / STATE_FILE)
+                if changed != seen:
+                    seen, last_change = changed, now
+                loading = not state["ready"] and now - started >= SHOW_LOADING_AFTER_S
+                if loading and (now - shown >= 5.0 or shown == started):
+                    shown = now
+                    print(
+                        f"blarify-lab: the embedded database in {self.data_dir} is loading "
+                        f"its data ({state['loaded_perc']}% after {now - started:.0f} s); "
+                        "waiting while it makes progress",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            if now - last_change > quiet_limit:
                 proc.kill()  # its redis-server dies with it
                 proc.wait()
                 raise DatabaseUnavailableError(
-                    f"the embedded FalkorDB server of {self.data_dir} did not answer within "
-                    f"{START_TIMEOUT_S:.0f} s; see {self.data_dir / LOG_FILE}"
+                    f"the embedded FalkorDB server of {self.data_dir} showed no progress for "
+                    f"{quiet_limit:.0f} s while starting; see {self.data_dir / LOG_FILE}"
                 )
             time.sleep(0.02)
         _supervisors.append(proc)  # reaped once it ends (_reap_supervisors), no thread needed
 
+    def _start_failure(self, code: int) -> str:
+        log = self.data_dir / LOG_FILE
+        if code == STALLED_EXIT_CODE:
+            return (
+                f"the embedded FalkorDB server of {self.data_dir} stopped loading its data: it "
+                f"showed no progress for {stall_timeout():.0f} s; see {log} (a backup restores "
+                "it: blarify-lab db --help)"
+            )
+        return (
+            f"the embedded FalkorDB server of {self.data_dir} exited with code {code} while "
+            f"starting; see {log}"
+        )
+
     def _leave(self, users_fd: int) -> None:
-        """Stop using the server; if nobody else uses it, stop it and wait until it is gone."""
+        """Stop using the server; if nobody else uses it, its supervisor compacts and stops it
+        (within ``POLL_S``): wait until it is gone."""
         os.close(users_fd)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + STOPPING_WAIT_S
         while time.monotonic() < deadline:
             if lock_is_free(self.data_dir / SERVER_LOCK_FILE):
                 break  # stopped
@@ -275,18 +361,11 @@ class EmbeddedFalkorDB:
             except OSError:
                 break  # the directory is gone
             try:
-                if try_flock(probe, fcntl.LOCK_EX):  # we were the last user: stop it now
-                    send_shutdown(self.port, self.password)
-                    while time.monotonic() < deadline:
-                        if lock_is_free(self.data_dir / SERVER_LOCK_FILE):
-                            break
-                        time.sleep(0.02)
-                    break
-                if try_flock(probe, fcntl.LOCK_SH):
+                if not try_flock(probe, fcntl.LOCK_EX) and try_flock(probe, fcntl.LOCK_SH):
                     return  # other processes still use it: it keeps running for them
             finally:
                 os.close(probe)
-            time.sleep(0.02)  # its supervisor is stopping it
+            time.sleep(0.02)  # nobody uses it: its supervisor is stopping it
         _reap_supervisors()
         if self.temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -312,6 +391,13 @@ class EmbeddedFalkorDB:
             f"EmbeddedFalkorDB(uri={self.uri!r}, data_dir='{self.data_dir}', {kind}, "
             f"users={self._users})"
         )
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 atexit.register(EmbeddedFalkorDB.release_all)

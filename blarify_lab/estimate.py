@@ -27,7 +27,8 @@ from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph
 from .latency_model import ASSUMED_COMPLETION_TOKENS, LatencyModel, Measurement, fit_latency
-from .prompts import CYCLE_MARK, ChildText, NodeContent, build_prompt, input_hash
+from .prompt_kinds import PromptSet
+from .prompts import CYCLE_MARK, ChildText, NodeContent
 from .schema import GraphSchema
 from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
@@ -108,6 +109,7 @@ def estimate_session(
     max_text_chars: int,
     prices: Mapping[str, float] | None,
     schema: GraphSchema | None = None,
+    prompts: PromptSet | None = None,
     max_workers: int = 1,
     requests_per_minute: float | None = None,
     tokens_per_minute: float | None = None,
@@ -116,7 +118,9 @@ def estimate_session(
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
     (estimated), ``cost_usd`` (NaN without prices) and ``wall_s`` of a session from the node
     ``root_id``, with ``completion_tokens_basis`` and ``wall_s_basis`` (``measured`` from this
-    model's past calls, or ``assumed``). Writes nothing."""
+    model's past calls, or ``assumed``). Writes nothing. ``prompts`` are the processor's
+    (``PromptSet()`` by default)."""
+    prompts = prompts or PromptSet()
     schema = schema or GraphSchema()
     params = schema.params()
     latency = load_latency_model(db, author or model)  # ``author``: the docs' ``model``
@@ -156,20 +160,15 @@ def estimate_session(
             node = nodes[node_id]
             kids = graph.children.get(node_id, ())
             children = [_child(nodes[c].content, descriptions.get(c), named) for c in kids]
-            prompt = build_prompt(node.content, children, max_text_chars=max_text_chars)
+            rendered = prompts.render(node.content, children, max_text_chars=max_text_chars)
             knowable = not any(c in unknown for c in kids)
             stored = node.doc_description
-            if (
-                reuse
-                and knowable
-                and stored is not None
-                and node.doc_hash == input_hash(model, prompt)
-            ):
+            if reuse and knowable and stored is not None and node.doc_hash == rendered.hash(model):
                 cached += 1
                 description = stored
             else:
                 calls += 1
-                asked = estimate_tokens(prompt)
+                asked = estimate_tokens(rendered.text)
                 answer = latency.completion_tokens
                 if not latency.measured and stored:
                     answer = estimate_tokens(stored)

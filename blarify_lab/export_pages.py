@@ -41,6 +41,7 @@ class Page:
     path: str  # the code path it documents
     kind: str  # "folder" or "file"
     description: str | None = None
+    row: dict[str, Any] | None = None  # its documentation row (grounding included)
     entries: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     children: list[str] = field(default_factory=list[str])
 
@@ -64,7 +65,7 @@ def build_pages(
         if kind in schema.folder_kinds or kind in schema.file_kinds or not _file_of(path, schema):
             page_kind = "folder" if kind in schema.folder_kinds else "file"
             page = pages.setdefault(path, Page(path, page_kind))
-            page.kind, page.description = page_kind, r["description"]
+            page.kind, page.description, page.row = page_kind, r["description"], r
             continue
         file_path = files_at.get(str(r.get("location"))) or _file_of(path, schema) or path
         qualified = path[len(file_path) :] if path.startswith(file_path) else path
@@ -214,6 +215,17 @@ def _link(targets: Mapping[str, PurePosixPath], here: str, there: str) -> str:
     return quote("/".join(rel))
 
 
+def grounding_note(row: Mapping[str, Any] | None) -> list[str]:
+    """The mark of a description that names what the code does not have (``grounding``)."""
+    names = (row or {}).get("ungrounded")
+    if not isinstance(names, list | tuple) or not names:
+        return []
+    ratio = (row or {}).get("grounded_ratio")
+    share = f" (grounded {ratio:.0%})" if isinstance(ratio, int | float) else ""
+    listed = ", ".join(md.code_span(str(n)) for n in names)
+    return [f"> **Unverified names**{share}: {listed} do not appear in the code.", ""]
+
+
 def render(
     root: str, page: Page, pages: Mapping[str, Page], targets: Mapping[str, PurePosixPath]
 ) -> str:
@@ -222,6 +234,7 @@ def render(
     lines = [f"# {md.inline(name)}", "", md.code_span(page.path), ""]
     if page.description:
         lines += [md.description(page.description), ""]
+        lines += grounding_note(page.row)
     parent = pages.get(posixpath.dirname(page.path))
     if parent is not None and page.path != root:
         up = md.inline(posixpath.basename(parent.path) or parent.path)
@@ -243,4 +256,5 @@ def render(
         depth = min(qualified.count(".") + 2, 6)
         lines += [f"{'#' * depth} {md.inline(qualified)} ({kind})", ""]
         lines += [md.description(str(entry["description"])), ""]
+        lines += grounding_note(entry)
     return "\n".join(lines).rstrip() + "\n"

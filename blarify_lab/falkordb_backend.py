@@ -1,11 +1,13 @@
 """The FalkorDB backend: ``FalkorDBManager``, through the ``falkordb`` client (Redis protocol).
 
-Reads of the socket honour ``query_deadline``; values come out as plain Python values.
+Reads of the socket honour ``query_deadline`` (each ``recv``, so a trickling server cannot
+stretch one); values come out as plain Python values.
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,30 @@ def _plain_falkor(value: Any) -> Any:
     return value
 
 
+class _DeadlineSocket:
+    """A socket whose every ``recv`` waits no longer than the query deadline leaves, so that a
+    server answering one byte at a time cannot stretch a query past it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        remaining = seconds_left()
+        if remaining is None:
+            return self._sock.recv(size, *flags)
+        if remaining <= 0:
+            raise TimeoutError("the query deadline passed")  # socket.timeout
+        saved = self._sock.gettimeout()
+        self._sock.settimeout(remaining if saved is None else min(saved, remaining))
+        try:
+            return self._sock.recv(size, *flags)
+        finally:
+            self._sock.settimeout(saved)
+
+
 @functools.cache
 def _deadline_connection_class() -> type[redis.Connection]:
     """A redis-py connection whose reads honour ``query_deadline``."""
@@ -50,6 +76,9 @@ def _deadline_connection_class() -> type[redis.Connection]:
     from redis.utils import SENTINEL
 
     class DeadlineConnection(redis.Connection):
+        def _connect(self) -> Any:
+            return _DeadlineSocket(super()._connect())
+
         def read_response(
             self,
             disable_decoding: bool = False,
@@ -76,14 +105,34 @@ def _deadline_connection_class() -> type[redis.Connection]:
     return DeadlineConnection
 
 
+def _checked_connection_class(check_server: Callable[[], None]) -> type[redis.Connection]:
+    """A deadline connection that calls ``check_server()`` on every new socket before it sends
+    anything (the password included): ``check_server`` raises when the server is not ours."""
+    base = _deadline_connection_class()
+
+    class CheckedConnection(base):  # pyright: ignore[reportGeneralTypeIssues, reportUntypedBaseClass]
+        def on_connect_check_health(self, check_health: bool = True) -> None:
+            try:
+                check_server()
+            except BaseException:
+                self.disconnect()
+                raise
+            super().on_connect_check_health(check_health)  # pyright: ignore[reportUnknownMemberType]
+
+    return CheckedConnection
+
+
 class FalkorDBManager(ManagerBase):
     """A FalkorDB graph reached through the ``falkordb`` client (Redis protocol, not Bolt).
 
     Safe to share between threads: the client keeps a connection pool. Connecting fails within
     about ``connect_timeout`` seconds, and a query that has not answered within
     ``query_timeout`` seconds (or by the cut-off of ``query_deadline``) fails, each with a
-    one-line ``DatabaseUnavailableError``. A query is retried once on a dropped connection
-    (a server restart), never after a timeout (it may have run).
+    one-line ``DatabaseUnavailableError``; a query sent outside any ``query_deadline`` gets
+    one of ``query_timeout`` seconds for the whole answer (not per read). A query is retried
+    once on a dropped connection (a server restart), never after a timeout (it may have run).
+    ``check_server``, if given, is called before anything is sent on a new connection (the
+    embedded server's: is it still the process that was started?) and raises if not.
     """
 
     backend = "falkordb"
@@ -97,6 +146,7 @@ class FalkorDBManager(ManagerBase):
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
         query_timeout: float | None = DEFAULT_QUERY_TIMEOUT_S,
+        check_server: Callable[[], None] | None = None,
     ) -> None:
         import redis
         import redis.exceptions
@@ -113,7 +163,11 @@ class FalkorDBManager(ManagerBase):
         self._shared = False
         self._on_close: list[Callable[[], object]] = []
         pool = redis.ConnectionPool(
-            connection_class=_deadline_connection_class(),
+            connection_class=(
+                _deadline_connection_class()
+                if check_server is None
+                else _checked_connection_class(check_server)
+            ),
             host=host,
             port=port,
             password=password,
@@ -127,6 +181,9 @@ class FalkorDBManager(ManagerBase):
             with query_deadline(time.monotonic() + connect_timeout, grace=0):
                 self._client = FalkorDB(connection_pool=pool)
                 self._client.connection.ping()
+        except DatabaseUnavailableError:
+            pool.disconnect()
+            raise
         except redis.exceptions.AuthenticationError as err:
             pool.disconnect()
             raise DatabaseUnavailableError(
@@ -162,8 +219,14 @@ class FalkorDBManager(ManagerBase):
         if self._closed:
             raise DatabaseUnavailableError(f"the connection to {self.uri} is closed")
         started = time.monotonic()
+        default = None
+        if seconds_left() is None and self.query_timeout is not None:
+            default = started + self.query_timeout  # a whole answer's bound, not each read's
         try:
-            result = self._graph.query(query, dict(params) if params else None)
+            with query_deadline(default, grace=0):
+                result = self._graph.query(query, dict(params) if params else None)
+        except DatabaseUnavailableError:
+            raise  # the server is not ours any more (check_server)
         except redis.exceptions.TimeoutError:
             deadline = seconds_left() is not None
             raise DatabaseUnavailableError(

@@ -170,13 +170,17 @@ class OpenAIChat:
         # ``timeout`` bounds the whole attempt, not each read: a trickling server is cut off.
         self._bounded = bound_attempts(getattr(self._client, "_client", None))
 
-    def complete(self, prompt: str) -> Completion:
-        """One chat completion of ``prompt`` (as the user message), with the usage the server
-        reports (``estimated=False``), or an estimate when it reports none, and its
-        ``finish_reason`` (``"length"``: cut short by ``max_tokens``)."""
+    def complete(self, prompt: str, *, system: str | None = None) -> Completion:
+        """One chat completion of ``prompt`` (as the user message, after ``system`` as the
+        system message when given), with the usage the server reports (``estimated=False``),
+        or an estimate when it reports none, and its ``finish_reason`` (``"length"``: cut
+        short by ``max_tokens``)."""
+        messages = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
+            "messages": messages,
             "temperature": self.temperature,
         }
         if self.max_tokens is not None:
@@ -199,7 +203,8 @@ class OpenAIChat:
         completion_tokens = getattr(usage, "completion_tokens", None)
         if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
             return Completion(text, prompt_tokens, completion_tokens, False, finish)
-        return Completion(text, estimate_tokens(prompt), estimate_tokens(text), True, finish)
+        asked = estimate_tokens(prompt) + (estimate_tokens(system) if system else 0)
+        return Completion(text, asked, estimate_tokens(text), True, finish)
 
     def get_completion(self, prompt: str) -> str:
         """The text of ``complete(prompt)``."""

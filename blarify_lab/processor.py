@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import queries as q
+from .asking import Asker, ground, made_doc
 from .budget import CallBudget
 from .checks import (
     check_money,
@@ -36,17 +37,15 @@ from .detection import resolve_schema, root_node, schema_named
 from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
-from .node_call import CallSettings, ask_llm
+from .node_call import CallSettings
 from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
+from .prompt_kinds import PromptSet, RenderedPrompt
 from .prompts import (
     CYCLE_MARK,
     DEFAULT_MAX_DESCRIPTION_CHARS,
     DEFAULT_MAX_TEXT_CHARS,
-    ChildText,
     NodeContent,
-    build_prompt,
-    input_hash,
 )
 from .registry import DEFAULT_HEARTBEAT_INTERVAL_S, session_lifecycle
 from .retries import DEFAULT_MAX_RETRY_WAIT_S
@@ -77,6 +76,12 @@ class RecursiveDFSProcessor:
     ``process_node(path)`` gives every node of the session's scope a description built from
     the node itself and its children's descriptions, and returns the documentation of
     ``path``. All session state is removed when the call ends, however it ends.
+
+    Each kind of node is asked its own questions (``prompt_kinds.KIND_PROMPTS``; override some
+    with ``prompts={"FUNCTION": "... {body}", "SYSTEM": "..."}``, or pass
+    ``prompt_kinds.GENERIC_PROMPTS``). Every answer's names are checked against the node's
+    source and children (``grounding``); ``repair_ungrounded=n`` asks up to ``n`` more times
+    with the names that do not exist, keeping the better-grounded answer.
     """
 
     def __init__(
@@ -101,8 +106,11 @@ class RecursiveDFSProcessor:
         prices: Mapping[str, float] | None = None,
         max_cost_usd: float | None = None,
         max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
+        prompts: Mapping[str, str] | None = None,
+        repair_ungrounded: int = 0,
     ) -> None:
         check_whole(max_workers, "max_workers", 1)
+        check_whole(repair_ungrounded, "repair_ungrounded", 0)
         self.timeout = check_timeout(timeout)
         self.scope: q.Scope = check_scope(scope)
         self.heartbeat_interval = check_seconds(heartbeat_interval, "heartbeat_interval")
@@ -138,6 +146,9 @@ class RecursiveDFSProcessor:
         self.last_session: ProcessingSession | None = None
         self._provider = as_llm_provider(llm_provider)  # TypeError first: not a provider
         self.model = model_identity(llm_provider)  # a stored description's author
+        self.prompts = PromptSet(prompts)  # per kind (prompt_kinds.KIND_PROMPTS), overridable
+        self.repair_ungrounded = repair_ungrounded
+        self._asker = Asker(self._provider, llm_provider, repair_ungrounded)
 
     @property
     def reuse_identity(self) -> str:
@@ -215,12 +226,10 @@ class RecursiveDFSProcessor:
         scope: q.Scope | None = None,
         schema: GraphSchema | str | None = None,
     ) -> pd.DataFrame:
-        """What ``process_node(node_path, ...)`` would cost and take, without calling the LLM
-        and without writing anything: one row with ``nodes``, ``cached`` (stored documentation
-        that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
-        (estimated), ``cost_usd`` (with ``prices``; else NaN), ``wall_s`` (this scheduler
-        simulated with this model's past call times), and whether each is ``measured`` or
-        ``assumed`` (``completion_tokens_basis``, ``wall_s_basis``). ``schema``: the
+        """What ``process_node(node_path, ...)`` would cost and take, with no LLM call and no
+        write: one row (``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``,
+        ``completion_tokens``, ``cost_usd``, ``wall_s``, ``completion_tokens_basis``,
+        ``wall_s_basis``: ``measured`` or ``assumed``; ``estimate.py``). ``schema``: the
         processor's unless given."""
         from .estimate import estimate_session
 
@@ -237,6 +246,7 @@ class RecursiveDFSProcessor:
             reuse=self.save_documentation,
             max_text_chars=self.max_text_chars,
             prices=self.prices,
+            prompts=self.prompts,
             max_workers=self.max_workers,
             requests_per_minute=self.requests_per_minute,
             tokens_per_minute=self.tokens_per_minute,
@@ -371,38 +381,48 @@ class RecursiveDFSProcessor:
         if run.session.nodes[node_id].path != node_path:
             node_id = run.path_ids.get(node_path, node_id)
         children = run.children(node_id)
-        prompt = build_prompt(run.content[node_id], children, max_text_chars=self.max_text_chars)
-        made_from = input_hash(self.reuse_identity, prompt)
+        content = run.content[node_id]
+        rendered = self.prompts.render(content, children, max_text_chars=self.max_text_chars)
+        made_from = rendered.hash(self.reuse_identity)
         stored = run.stored.get(node_id)
         cached = stored is not None and stored[0] == made_from
+        paths = [c.path for c in children]
         if stored is not None and cached:
-            description = stored[1]
+            description, grounding = stored[1], ground(stored[1], content, paths)
             if node_id in run.unlinked:  # stored under its key, describing no node yet
-                run.made[node_id] = _made_doc(node_id, description, made_from, self.model, children)
+                run.made[node_id] = made_doc(
+                    node_id, description, made_from, self.model, children, grounding=grounding
+                )
         else:
-            description, truncated = self._ask(run, node_id, prompt)
+            description, truncated, grounding = self._asker.document(
+                run, node_id, rendered, content, paths, self._call_settings()
+            )
             measured = run.made.pop(node_id, {})  # what the call took (``node_call``)
             if node_id not in run.errors:
-                run.made[node_id] = {
-                    **_made_doc(node_id, description, made_from, self.model, children, truncated),
-                    **measured,
-                }
+                run.made[node_id] = (
+                    made_doc(
+                        node_id, description, made_from, self.model, children, truncated, grounding
+                    )
+                    | measured
+                )
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
         run.descriptions[node_id] = description
         return run.text(node_id, description, self.max_text_chars, children)
 
-    def _ask(self, run: SessionRun, node_id: int, prompt: str) -> tuple[str, bool]:
+    def _ask(self, run: SessionRun, node_id: int, rendered: RenderedPrompt) -> tuple[str, bool]:
         """The LLM's description of one node and whether it was cut short
-        (``node_call.ask_llm``)."""
-        settings = CallSettings(
+        (``node_call.ask_llm``, the system message in its own role)."""
+        return self._asker.ask(run, node_id, rendered, self._call_settings())
+
+    def _call_settings(self) -> CallSettings:
+        return CallSettings(
             max_retries=self.max_retries,
             max_retry_wait_s=self._max_retry_wait_s(),
             prices=self.prices,
             max_description_chars=self.max_description_chars,
         )
-        return ask_llm(run, node_id, prompt, self._provider.complete, settings)
 
     def _max_retry_wait_s(self) -> float:
         """The processor's ``max_retry_wait_s``, or the provider's when it asks for less."""
@@ -428,23 +448,3 @@ class RecursiveDFSProcessor:
         run = SessionRun(session, node_id, threading.Event(), queue.SimpleQueue())
         run.content[node_id] = NodeContent(node_path, labels, row["name"], row["text"])
         return run, node_id
-
-
-def _made_doc(
-    node_id: int,
-    description: str,
-    made_from: str,
-    model: str,
-    children: list[ChildText],
-    truncated: bool = False,
-) -> dict[str, object]:
-    """What storing one node's description writes (``advance_session_query``'s ``$docs``;
-    ``truncated``: the answer was cut short, so it is asked again next time)."""
-    return {
-        "node_id": node_id,
-        "description": description,
-        "input_hash": made_from,
-        "model": model,
-        "truncated": truncated,
-        "info_type": "parent_analysis" if children else "leaf_analysis",
-    }

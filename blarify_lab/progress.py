@@ -128,6 +128,9 @@ class SessionProgress:
             postfix["cost"] = f"${s.cost_usd:.4f}"
         if s.retries:
             postfix["retries"] = s.retries
+        grounded = s.grounded_ratio
+        if grounded is not None:
+            postfix["grounded"] = f"{grounded:.0%}"
         if s.rate_wait_s >= 0.05:
             postfix["waited"] = f"{s.rate_wait_s:.1f}s"
         self._bar.set_postfix(postfix, refresh=False)

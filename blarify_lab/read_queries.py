@@ -13,6 +13,7 @@ from .schema import GraphSchema
 
 __all__ = [
     "children_query",
+    "code_node_counts_query",
     "documentation_query",
     "graph_contents_query",
     "graph_structure_query",
@@ -27,6 +28,16 @@ def graph_contents_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
         f"MATCH (n) WHERE {schema.code_filter('n')} "
         + schema.doc_lookup()
         + schema.prompt_columns()
+    )
+
+
+def code_node_counts_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
+    """Read only: how many code nodes the graph (the tenant) has (``nodes``), and how many of
+    them have stored documentation (``documented``); nothing else is read."""
+    return (
+        f"MATCH (n) WHERE {schema.code_filter('n')} "
+        + schema.doc_lookup()
+        + "RETURN count(n) AS nodes, count(d) AS documented"
     )
 
 
@@ -86,6 +97,7 @@ def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
         f"n.name AS name, [{tenant}] AS tenant, {location} AS location, "
         "n.start_line AS start_line, "
         f"{schema.doc_text('d')} AS description, d.model AS model, d.truncated AS truncated, "
+        "d.ungrounded AS ungrounded, d.grounded_ratio AS grounded_ratio, "
         "d.session_id AS session_id, d.updated_at AS updated_at, d.doc_key AS doc_key "
         "ORDER BY path"
     )

@@ -48,6 +48,8 @@ REPORT_COLUMNS = [
     "tokens_estimated",
     "cost_usd",
     "truncated",
+    "ungrounded",
+    "grounded_ratio",
 ]
 STATE_COLOURS = {
     "pending": "#9e9e9e",
@@ -93,6 +95,10 @@ class RecordView(Protocol):
     def cost_usd(self) -> float | None: ...
     @property
     def truncated(self) -> bool: ...
+    @property
+    def ungrounded(self) -> tuple[str, ...] | None: ...
+    @property
+    def grounded_ratio(self) -> float | None: ...
 
 
 class SessionView(Protocol):
@@ -138,6 +144,8 @@ class SessionView(Protocol):
     def cost_usd(self) -> float | None: ...
     @property
     def rate_wait_s(self) -> float: ...
+    @property
+    def grounded_ratio(self) -> float | None: ...
 
 
 # ------------------------------------------------------------------------------ DataFrames
@@ -169,6 +177,8 @@ def session_report(session: SessionView) -> pd.DataFrame:
             "tokens_estimated": r.tokens_estimated,
             "cost_usd": r.cost_usd,
             "truncated": r.truncated,
+            "ungrounded": None if r.ungrounded is None else list(r.ungrounded),
+            "grounded_ratio": r.grounded_ratio,
         }
         for r in list(session.nodes.values())
     ]
@@ -183,6 +193,7 @@ def session_report(session: SessionView) -> pd.DataFrame:
     for col in ("attempts", "prompt_tokens", "completion_tokens"):
         frame[col] = frame[col].astype("int64")
     frame["cost_usd"] = frame["cost_usd"].astype("float64")
+    frame["grounded_ratio"] = frame["grounded_ratio"].astype("float64")
     return frame.sort_values(["finished_at", "path"], na_position="last").reset_index(drop=True)
 
 
@@ -210,6 +221,7 @@ def session_summary(session: SessionView) -> pd.DataFrame:
                 "completion_tokens": session.completion_tokens,
                 "cost_usd": session.cost_usd if session.cost_usd is not None else float("nan"),
                 "rate_wait_s": round(session.rate_wait_s, 3),
+                "grounded_ratio": _or_nan(session.grounded_ratio),
                 "scope": session.scope,
                 "schema": session.schema,
                 "tenant": session.tenant,
@@ -227,6 +239,10 @@ def session_summary(session: SessionView) -> pd.DataFrame:
             }
         ]
     ).set_index("session_id")
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 # ------------------------------------------------------------------------------------ HTML
@@ -251,6 +267,7 @@ class Snapshot:
     cost_usd: float | None = None
     retries: int = 0
     rate_wait_s: float = 0.0
+    grounded_ratio: float | None = None  # found / named over the descriptions so far
 
 
 def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
@@ -276,6 +293,7 @@ def snapshot(session: SessionView, max_errors: int = 5) -> Snapshot:
         cost_usd=session.cost_usd,
         retries=session.retries,
         rate_wait_s=session.rate_wait_s,
+        grounded_ratio=session.grounded_ratio,
     )
 
 
@@ -295,10 +313,11 @@ def stats_line(snap: Snapshot) -> str:
     waits = ""
     if snap.retries or snap.rate_wait_s >= 0.05:
         waits = f", {snap.retries} retries, {snap.rate_wait_s:.1f} s rate-limited"
+    grounded = "" if snap.grounded_ratio is None else f", grounded {snap.grounded_ratio:.0%}"
     return (
         f"elapsed {format_duration(snap.elapsed_s)}, {snap.throughput:.1f} nodes/s, "
         f"ETA {format_duration(snap.eta_s)}, {snap.llm_calls} LLM calls, "
-        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}, "
+        f"{snap.cached} cached, {snap.tokens:,} tokens{cost}{waits}{grounded}, "
         f"cycles {snap.counts['cycles']}"
     )
 

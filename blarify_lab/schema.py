@@ -209,12 +209,13 @@ class GraphSchema:
 
     def doc_fields(self, doc: str, code: str, values: str) -> str:
         """The ``SET`` items that write a description (from the map ``values``: description,
-        input_hash, model) into the documentation node ``doc`` of the code node ``code``."""
+        input_hash, model, truncated, ungrounded, grounded_ratio) into the documentation node ``doc`` of the code node ``code``."""
         d, n, v = (validate_identifier(x, "variable") for x in (doc, code, values))
         labels = f"CASE WHEN size(labels({n})) > 0 THEN labels({n}) ELSE {self.kinds(n)} END"
         common = (
             f"{d}.input_hash = {v}.input_hash, {d}.model = {v}.model, "
-            f"{d}.truncated = {v}.truncated, "
+            f"{d}.truncated = {v}.truncated, {d}.ungrounded = {v}.ungrounded, "
+            f"{d}.grounded_ratio = {v}.grounded_ratio, "
             f"{d}.session_id = $session_id, {d}.updated_at = timestamp()"
         )
         if self.documentation_layout == "default":

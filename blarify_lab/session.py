@@ -62,6 +62,8 @@ class NodeRecord:
     tokens_estimated: bool = False  # the provider reported no usage: estimated
     cost_usd: float | None = None  # with prices set
     truncated: bool = False  # the answer was cut short: stored marked, never reused
+    ungrounded: tuple[str, ...] | None = None  # names its description uses that do not exist
+    grounded_ratio: float | None = None  # found / named; None: names nothing, or not checked
 
 
 @dataclass(eq=False)
@@ -92,6 +94,8 @@ class ProcessingSession:
     completion_tokens: int = 0
     cost_usd: float | None = None  # with prices set
     rate_wait_s: float = 0.0  # time workers spent waiting on rate limits (summed)
+    names_named: int = 0  # identifiers the descriptions name (each once per description)
+    names_found: int = 0  # of those, the ones the nodes have
     nodes: dict[int, NodeRecord] = field(default_factory=dict[int, NodeRecord], repr=False)
     recent_errors: deque[tuple[str, str]] = field(
         default_factory=lambda: deque(maxlen=RECENT_ERRORS), repr=False
@@ -167,6 +171,22 @@ class ProcessingSession:
             if cost_usd is not None:
                 record.cost_usd = (record.cost_usd or 0.0) + cost_usd
                 self.cost_usd = (self.cost_usd or 0.0) + cost_usd
+
+    def grounded(self, node_id: int, named: int, ungrounded: tuple[str, ...]) -> None:
+        """The grounding check of the node's description: how many names it uses, and those
+        the node does not have (``grounding.check_grounding``)."""
+        record = self.nodes[node_id]
+        with self._lock:
+            record.ungrounded = ungrounded
+            record.grounded_ratio = (named - len(ungrounded)) / named if named else None
+            self.names_named += named
+            self.names_found += named - len(ungrounded)
+
+    @property
+    def grounded_ratio(self) -> float | None:
+        """Found ÷ named over the session's descriptions; None when none names anything."""
+        with self._lock:
+            return self.names_found / self.names_named if self.names_named else None
 
     def finished(
         self,

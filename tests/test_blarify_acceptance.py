@@ -201,6 +201,10 @@ def test_several_tenants_and_none_chosen_is_a_value_error_naming_them(
     assert no_leftovers(db_manager)
     with pytest.raises(ValueError, match="user-b"):
         _proc(db_manager, llm).estimate(ROOT)
+    chosen = GraphSchema.blarify(entity_id="user-b", repo_id="json-b")
+    estimate = _proc(db_manager, llm).estimate(ROOT, scope="graph", schema=chosen)
+    assert int(estimate["nodes"].iloc[0]) == JSON_NODES, "estimate(schema=) keeps to the tenant"
+    assert graph_fingerprint(db_manager, documentation=True) == before
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
@@ -246,6 +250,24 @@ def test_sessions_list_shows_the_tenant(db_manager: GraphDB) -> None:
         gate.set()
         handle.result()
     assert no_leftovers(db_manager)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
+def test_blarify_calls_with_a_cycle(db_manager: GraphDB, layout: Layout) -> None:
+    """The call graph blarify found (jedi-language-server): Grid.label -> describe ->
+    Grid.balanced -> Grid.cells and is_even <-> is_odd, a cycle."""
+    loaded = load_blarify_fixture(db_manager, "calls", layout=layout, repo_id="calls")
+    llm = CountingLLM()
+    proc = _proc(db_manager, llm, GraphSchema.blarify())
+    root = "/blarify/repo/calls_pkg/shapes.py#Grid.label"
+    text = proc.process_node(root, use_hierarchy=False, scope="subtree")
+    assert llm.calls == 6, "label, describe, balanced, cells, is_even, is_odd"
+    assert "[CYCLE_DETECTED]" in text
+    assert proc.last_session is not None
+    assert list(proc.last_session.report()["cycle"]).count(True) == 1
+    assert no_leftovers(db_manager)
+    again = proc.process_node(loaded["node_ids"][root], use_hierarchy=False, scope="subtree")
+    assert (llm.calls, again) == (6, text), "by node_id, nothing asked again"
 
 
 # ------------------------------------------------------------------------- roots by identity

@@ -18,6 +18,7 @@ from blarify_lab.cli import main
 from blarify_lab.db import GraphDB
 from blarify_lab.errors import BudgetExceededError, LLMCallError
 from blarify_lab.openai_chat import OpenAIChat
+from blarify_lab.prompt_kinds import GENERIC_PROMPTS
 from blarify_lab.retries import call_with_retries
 
 from .helpers import make_tree, no_leftovers
@@ -48,7 +49,8 @@ def test_the_budget_holds_with_many_workers_and_slow_replies(
 ) -> None:
     make_tree(db_manager, 60, 0)
     server.set_delay(0.3)
-    # The server counts a prompt's words as its tokens: about 20, so about $1 a call.
+    # The server counts a prompt's words as its tokens: about 20 with the generic prompt (no
+    # system message), so about $1 a call.
     prices = {"prompt": 1e6 / 20, "completion": 0.0}
     with OpenAIChat("test-model", base_url=server.base_url, api_key=KEY, timeout=10) as llm:
         proc = RecursiveDFSProcessor(
@@ -59,6 +61,7 @@ def test_the_budget_holds_with_many_workers_and_slow_replies(
             scope="subtree",
             prices=prices,
             max_cost_usd=3.0,
+            prompts=GENERIC_PROMPTS,
         )
         with pytest.raises(BudgetExceededError):
             proc.process_node("/root")

@@ -258,6 +258,8 @@ def test_documentation_frame_lists_what_is_stored_under_a_root(db_manager: Graph
         "session_id",
         "updated_at",
         "truncated",
+        "ungrounded",
+        "grounded_ratio",
     ]
     assert len(frame) == 7 and "/rootless.py" not in set(frame["path"])
     assert frame.loc[frame["path"] == "/root/c2/g1", "description"].item() == "doc of /root/c2/g1"

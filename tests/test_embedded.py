@@ -240,6 +240,11 @@ def test_temporary_dirs_left_by_killed_processes_are_removed(tmp_path: Path) -> 
         killed.proc.kill()
         os.kill(wiped.info["supervisor_pid"], signal.SIGKILL)
         wiped.proc.kill()
+        # kill() only sends SIGKILL: a dying process holds its lock on the users file until
+        # the kernel has torn it down (after its memory), which may come after its server is
+        # gone. Its directory is in use until then and rightly kept: wait for the death.
+        killed.proc.wait(timeout=10)
+        wiped.proc.wait(timeout=10)
         assert wait_for(lambda: not killed_dir.exists(), STOP_WITHIN_S)
         assert wait_for(lambda: process_gone(wiped.info["pid"]), STOP_WITHIN_S)
         assert wiped_dir.exists() and (wiped_dir / SERVER_LOCK_FILE).exists()

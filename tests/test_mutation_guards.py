@@ -85,7 +85,8 @@ def test_tokens_and_cost_after_a_429_are_those_of_the_one_successful_reply(
     proc = RecursiveDFSProcessor(db_manager, chat, progress=False, prices=PRICES)
     proc.process_node("/root")
     assert server.statuses() == [429, 200]
-    sent = server.chat_requests()[-1].body["messages"][0]["content"]
+    messages = server.chat_requests()[-1].body["messages"]  # system and user, as the server
+    sent = "\n".join(m["content"] for m in messages)  # counts and answers them
     prompt_tokens, completion_tokens = len(sent.split()), len(answer_for(sent).split())
     assert proc.last_session is not None
     row = proc.last_session.report().iloc[0]
