@@ -397,14 +397,11 @@ class RecursiveDFSProcessor:
             description, truncated, grounding = self._asker.document(
                 run, node_id, rendered, content, paths, self._call_settings()
             )
-            measured = run.made.pop(node_id, {})  # what the call took (``node_call``)
-            if node_id not in run.errors:
-                run.made[node_id] = (
-                    made_doc(
-                        node_id, description, made_from, self.model, children, truncated, grounding
-                    )
-                    | measured
-                )
+            if node_id not in run.errors:  # ``node_call`` left what the call took in ``made``
+                args = (node_id, description, made_from, self.model, children, truncated, grounding)
+                run.made[node_id] = made_doc(*args) | run.made.pop(node_id, {})
+        if grounding is not None:
+            run.session.grounded(node_id, len(grounding.named), grounding.ungrounded)
         run.outcome[node_id] = (description, cached)
         if node_id in run.graph.cycle_sources:
             description = f"{CYCLE_MARK} {description}"
