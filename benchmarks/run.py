@@ -231,6 +231,11 @@ CASES: dict[str, tuple[Callable[[bool], Graph], float, str]] = {
     "calls": (lambda quick: call_graph(1_000 if quick else 10_000), 0.02, "fixed"),
     "tree-10k": (lambda quick: sized_tree(1_000 if quick else 10_000), 0.01, "fixed"),
     "tree-50k": (lambda quick: sized_tree(5_000 if quick else 50_000), 0.01, "fixed"),
+    # issue 19's scheduling cases (seed 313: one strongly connected component of 810)
+    "calls-2k": (lambda quick: call_graph(2_000, seed=313), 0.02, "fixed"),
+    "chain-100": (lambda quick: chain(100), 0.02, "fixed"),
+    "tree-3906": (lambda quick: tree(5, 5), 0.02, "fixed"),
+    "tree-1111": (lambda quick: tree(10, 3), 0.02, "fixed"),
 }
 
 
@@ -314,6 +319,10 @@ FULL_MATRIX: list[tuple[str, int, str]] = [
     ("balanced-lognormal", 16, "ours"),
     ("tree-10k", 64, "ours"),
     ("tree-50k", 64, "ours"),
+    ("calls-2k", 16, "ours"),
+    ("chain-100", 4, "ours"),
+    ("tree-3906", 32, "ours"),
+    ("tree-1111", 8, "ours"),
     ("balanced", 16, "baseline"),
     ("balanced-lognormal", 16, "baseline"),
     ("chain", 16, "baseline"),

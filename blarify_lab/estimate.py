@@ -7,6 +7,11 @@ then the session is replayed in memory in the order the scheduler would take, cy
 same way. A node whose children are all reused has a prompt known exactly: it is reused when
 that prompt's hash is the stored one. A node above a node that will be asked again cannot
 know its prompt in advance, so it counts as a call.
+
+Completion lengths and call times come from what this model's past calls took (stored with
+their documentation, ``latency_model``); ``wall_s`` replays the scheduler over the DAG with
+those times, the workers and the rate limits (``simulate``). Each such figure says whether it
+was ``measured`` or ``assumed`` (no past call of this model).
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from . import queries as q
 from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph, depths
+from .latency_model import ASSUMED_COMPLETION_TOKENS, LatencyModel, Measurement, fit_latency
 from .prompt_kinds import PromptSet
 from .prompts import CYCLE_MARK, ChildText, NodeContent
 from .scheduler import ScopeWarning
 from .schema import GraphSchema
+from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
 
-__all__ = ["ESTIMATE_COLUMNS", "estimate_session"]
+__all__ = ["ESTIMATE_COLUMNS", "estimate_session", "load_latency_model"]
 
 ESTIMATE_COLUMNS = [
     "nodes",
@@ -37,8 +44,25 @@ ESTIMATE_COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "cost_usd",
+    "wall_s",
+    "completion_tokens_basis",
+    "wall_s_basis",
 ]
-DEFAULT_COMPLETION_TOKENS = 150  # for a node with no stored description to go by
+DEFAULT_COMPLETION_TOKENS = ASSUMED_COMPLETION_TOKENS  # no measurement, no stored description
+PER_NODE_S = 0.0003  # the scheduler's own time per node (assumed; serial)
+MEASUREMENTS_KEPT = 2000  # the newest calls of a model that the fit uses
+
+
+def load_latency_model(db: GraphDB, model: str) -> LatencyModel:
+    """What ``model``'s stored calls took, fitted (read only; assumed figures when none)."""
+    rows = db.run_query(q.call_measurements_query(), {"model": model, "limit": MEASUREMENTS_KEPT})
+    return fit_latency(
+        [
+            Measurement(float(r["s"]), int(r["p"] or 0), int(r["c"] or 0), int(r["a"] or 1))
+            for r in rows
+            if isinstance(r["s"], int | float)
+        ]
+    )
 
 
 @dataclass
@@ -88,13 +112,20 @@ def estimate_session(
     prices: Mapping[str, float] | None,
     schema: GraphSchema | None = None,
     prompts: PromptSet | None = None,
+    max_workers: int = 1,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    author: str | None = None,
 ) -> pd.DataFrame:
     """One row: ``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``, ``completion_tokens``
-    (estimated) and ``cost_usd`` (NaN without prices) of a session from the node ``root_id``.
-    Writes nothing. ``prompts`` are the processor's (``PromptSet()`` by default)."""
+    (estimated), ``cost_usd`` (NaN without prices) and ``wall_s`` of a session from the node
+    ``root_id``, with ``completion_tokens_basis`` and ``wall_s_basis`` (``measured`` from this
+    model's past calls, or ``assumed``). Writes nothing. ``prompts`` are the processor's
+    (``PromptSet()`` by default)."""
     prompts = prompts or PromptSet()
     schema = schema or GraphSchema()
     params = schema.params()
+    latency = load_latency_model(db, author or model)  # ``author``: the docs' ``model``
     if scope == "graph":
         rows = db.run_query(rq.graph_contents_query(schema), params)
         edges = _edges(db.run_query(rq.graph_structure_query(relationship_type, schema), params))
@@ -118,6 +149,10 @@ def estimate_session(
     descriptions: dict[int, str] = {}
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
     cached = calls = prompt_tokens = completion_tokens = 0
+    graph.break_cycles()  # as the scheduler does, when the structure is read
+    unfinished = dict(graph.unfinished)
+    seconds: dict[int, float] = {}
+    tokens: dict[int, int] = {}
     ready = graph.ready()
     while ready or graph.pending:
         if not ready:
@@ -137,10 +172,14 @@ def estimate_session(
                 description = stored
             else:
                 calls += 1
-                prompt_tokens += estimate_tokens(rendered.text)
-                completion_tokens += (
-                    estimate_tokens(stored) if stored else DEFAULT_COMPLETION_TOKENS
-                )
+                asked = estimate_tokens(rendered.text)
+                answer = latency.completion_tokens
+                if not latency.measured and stored:
+                    answer = estimate_tokens(stored)
+                prompt_tokens += asked
+                completion_tokens += answer
+                seconds[node_id] = latency.seconds(asked, answer)
+                tokens[node_id] = asked + answer
                 unknown.add(node_id)
                 description = stored or ""
             if node_id in graph.cycle_sources:
@@ -158,6 +197,18 @@ def estimate_session(
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "cost_usd": cost,
+        "wall_s": simulate_wall(
+            graph.parents,
+            unfinished,
+            seconds,
+            max_workers,
+            tokens=tokens,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            per_node_s=PER_NODE_S,
+        ),
+        "completion_tokens_basis": "measured" if latency.measured else "assumed",
+        "wall_s_basis": "measured" if latency.measured else "assumed",
     }
     return pd.DataFrame([row], columns=ESTIMATE_COLUMNS)
 

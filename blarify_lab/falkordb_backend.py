@@ -24,8 +24,13 @@ __all__ = ["DEFAULT_QUERY_TIMEOUT_S", "FalkorDBManager"]
 DEFAULT_QUERY_TIMEOUT_S = 60.0  # a query that has not answered by then is reported, not waited for
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def _plain_falkor(value: Any) -> Any:
     """Turn falkordb client values into plain Python values."""
+    if value is None or type(value) in _SCALARS:  # most values: no import, no walk
+        return value
     from falkordb import Edge, Node, Path
 
     if isinstance(value, Node | Edge):

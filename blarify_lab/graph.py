@@ -37,6 +37,7 @@ class DependencyGraph:
         self.unfinished = {node: len(kids) for node, kids in children.items()}
         self.pending: set[int] = set(children)
         self.cycle_sources: set[int] = set()
+        self.cut: set[tuple[int, int]] = set()  # (source, child) edges dropped by a cut
 
     def __len__(self) -> int:
         return len(self.children)
@@ -69,10 +70,19 @@ class DependencyGraph:
         one depth-first search; the source of each dropped edge is recorded in
         ``cycle_sources`` (it will be documented without that child). Nodes merely waiting
         behind a cycle are never recorded. Returns the nodes that became ready.
+
+        Called when the structure is read, every cyclic component is pending, so the cut is
+        the one a stall would make; a second call finds no cycle left and cuts nothing.
         """
+        children: Mapping[int, Sequence[int]] = self.children
+        if self.cut:
+            children = {
+                n: [c for c in kids if (n, c) not in self.cut] for n, kids in children.items()
+            }
         released: list[int] = []
-        for component in cyclic_components(self.pending, self.children):
-            for source, target in back_edges(component, self.children):
+        for component in cyclic_components(self.pending, children):
+            for source, target in back_edges(component, children):
+                self.cut.add((source, target))
                 self.cycle_sources.add(source)
                 self.unfinished[source] -= 1
                 self.parents[target].remove(source)  # its finishing no longer counts for source
@@ -92,20 +102,20 @@ def cyclic_components(pending: set[int], children: Mapping[int, Sequence[int]]) 
     for start in sorted(pending):
         if start in index:
             continue
-        work: list[tuple[int, int]] = [(start, 0)]
+        work: list[tuple[int, int, list[int]]] = [(start, 0, [])]
         while work:
-            node, i = work.pop()
+            node, i, kids = work.pop()
             if i == 0:
                 index[node] = low[node] = counter
                 counter += 1
                 stack.append(node)
                 on_stack.add(node)
-            kids = [c for c in children.get(node, ()) if c in pending]
+                kids = [c for c in children.get(node, ()) if c in pending]  # once per node
             if i < len(kids):
-                work.append((node, i + 1))
+                work.append((node, i + 1, kids))
                 child = kids[i]
                 if child not in index:
-                    work.append((child, 0))
+                    work.append((child, 0, []))
                 elif child in on_stack:
                     low[node] = min(low[node], index[child])
                 continue

@@ -32,12 +32,23 @@ __all__ = ["CallOutcome", "call_llm"]
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
     """A successful call: the completion, how many attempts it took, the seconds spent waiting
-    for the rate limiter (``waited_s``) and sleeping between attempts (``backoff_s``)."""
+    for the rate limiter (``waited_s``) and sleeping between attempts (``backoff_s``), and
+    what the successful attempt itself took (``latency_s``)."""
 
     completion: Completion
     attempts: int
     waited_s: float
     backoff_s: float
+    latency_s: float = 0.0
+
+    def measured(self) -> dict[str, object]:
+        """What the call took, as stored with its documentation (``latency_model``)."""
+        return {
+            "latency_s": round(self.latency_s, 4),
+            "prompt_tokens": self.completion.prompt_tokens,
+            "completion_tokens": self.completion.completion_tokens,
+            "attempts": self.attempts,
+        }
 
 
 def call_llm(
@@ -60,12 +71,16 @@ def call_llm(
     tokens = estimate_tokens(prompt)
     waited = 0.0
     backoff = 0.0
+    latency = 0.0
 
     def attempt() -> Completion:
-        nonlocal waited
+        nonlocal waited, latency
         if limiter is not None:
             waited += limiter.acquire(tokens, deadline, cancel=cancel)
-        return complete(prompt)
+        start = time.perf_counter()
+        answer = complete(prompt)
+        latency = time.perf_counter() - start
+        return answer
 
     def retrying(event: RetryEvent) -> None:
         nonlocal backoff
@@ -90,4 +105,4 @@ def call_llm(
         limiter.on_success()
         # The bucket was charged the estimated prompt; charge what the answer says on top.
         limiter.charge(completion.completion_tokens + max(0, completion.prompt_tokens - tokens))
-    return CallOutcome(completion, attempts, waited, backoff)
+    return CallOutcome(completion, attempts, waited, backoff, latency)

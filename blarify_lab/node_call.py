@@ -113,6 +113,7 @@ def _call(
         waited_s=outcome.waited_s,
         truncated=truncated,
     )
+    run.made[node_id] = outcome.measured()  # stored with the documentation (latency_model)
     description = clean_description(usage.text, settings.max_description_chars)
     if not description.strip():
         err = ValueError("the LLM provider returned an empty description")

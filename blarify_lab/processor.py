@@ -226,10 +226,10 @@ class RecursiveDFSProcessor:
         scope: q.Scope | None = None,
         schema: GraphSchema | str | None = None,
     ) -> pd.DataFrame:
-        """What ``process_node(node_path, ...)`` would cost, without calling the LLM and
-        without writing anything: one row with ``nodes``, ``cached`` (stored documentation
-        that would be reused), ``llm_calls``, ``prompt_tokens`` and ``completion_tokens``
-        (estimated) and ``cost_usd`` (with ``prices``; else NaN). ``schema``: the
+        """What ``process_node(node_path, ...)`` would cost and take, with no LLM call and no
+        write: one row (``nodes``, ``cached``, ``llm_calls``, ``prompt_tokens``,
+        ``completion_tokens``, ``cost_usd``, ``wall_s``, ``completion_tokens_basis``,
+        ``wall_s_basis``: ``measured`` or ``assumed``; ``estimate.py``). ``schema``: the
         processor's unless given."""
         from .estimate import estimate_session
 
@@ -247,6 +247,10 @@ class RecursiveDFSProcessor:
             max_text_chars=self.max_text_chars,
             prices=self.prices,
             prompts=self.prompts,
+            max_workers=self.max_workers,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            author=self.model,
         )
 
     # ----------------------------------------------------------------------- session driver
@@ -394,10 +398,9 @@ class RecursiveDFSProcessor:
             description, truncated, grounding = self._asker.document(
                 run, node_id, rendered, content, paths, self._call_settings()
             )
-            if node_id not in run.errors:
-                run.made[node_id] = made_doc(
-                    node_id, description, made_from, self.model, children, truncated, grounding
-                )
+            if node_id not in run.errors:  # ``node_call`` left what the call took in ``made``
+                args = (node_id, description, made_from, self.model, children, truncated, grounding)
+                run.made[node_id] = made_doc(*args) | run.made.pop(node_id, {})
         if grounding is not None:
             run.session.grounded(node_id, len(grounding.named), grounding.ungrounded)
         run.outcome[node_id] = (description, cached)

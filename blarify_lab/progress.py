@@ -44,6 +44,7 @@ class SessionProgress:
         self._display: Any = None  # the Jupyter display handle of the widget bar
         self._min_interval = min_interval
         self._last_postfix = 0.0
+        self.eta: Callable[[], float | None] | None = None  # seconds left, from the scheduler
 
     def __enter__(self) -> Self:
         return self
@@ -77,6 +78,8 @@ class SessionProgress:
             "desc": f"session {self._session.session_id[:8]}",
             "unit": "node",
             "leave": True,
+            # the ETA is the scheduler's (``eta``), not tqdm's rate-based one
+            "bar_format": "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         }
         if issubclass(tqdm, notebook_tqdm):  # Jupyter: show it ourselves, with a fallback
             self._bar = tqdm(**options, display=False)
@@ -112,7 +115,11 @@ class SessionProgress:
     def _set_postfix(self) -> None:
         c = self._session.counts
         s = self._session
-        postfix: dict[str, object] = {
+        postfix: dict[str, object] = {}
+        left = self.eta() if self.eta is not None and not s.done else None
+        if left is not None:
+            postfix["eta"] = f"{left:.0f}s" if left >= 10 else f"{left:.1f}s"
+        postfix |= {
             "running": c["running"],
             "cached": s.cached,
             "failed": c["failed"],

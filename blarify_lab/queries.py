@@ -179,17 +179,16 @@ def scope_node_ids_query(session_id: str) -> str:
 
 
 def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA) -> str:
-    """The scheduler's one round trip: store ``$docs``, finish ``$completed`` and ``$failed``,
-    claim ``$claim``.
+    """The scheduler's one round trip: store ``$docs``, mark ``$started`` (read ahead, now
+    running), finish ``$completed``/``$failed``, claim ``$claim``, read ``$ahead`` (kept
+    pending; rows with ``ahead`` true).
 
-    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated}``
-    (``node_id`` the internal id): each code node gets exactly one ``DOCUMENTATION`` node, keyed
-    by the code node's stable key (``doc_key``: tenant and key, else identity; never an internal
-    id, so a rebuilt graph finds it), in the schema's layout, that ``DESCRIBES`` it; the code
-    node itself is never changed. The other lists hold internal ids (each found by id, no scan).
-    Claimed nodes move from ``pending`` to ``in_progress`` and come back with what a prompt
-    needs and their stored documentation (``doc_hash``, ``doc_description``, ``doc_truncated``:
-    null when none; a truncated answer is never reused).
+    ``$docs`` is a list of maps ``{node_id, description, input_hash, model, truncated,
+    latency_s, prompt_tokens, completion_tokens, attempts}`` (``node_id`` the internal id):
+    each code node gets one ``DOCUMENTATION`` node keyed by its stable key (``doc_key``), in
+    the schema's layout, that ``DESCRIBES`` it. Claimed and ahead rows carry what a prompt
+    needs and the stored ``doc_hash``/``doc_description``/``doc_truncated`` (a truncated
+    answer is never reused).
     """
     prop = status_property(session_id)
     return (
@@ -198,17 +197,32 @@ def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA)
         f"WITH doc, n, {schema.key('n')} AS doc_key "
         f"MERGE (d:{DOCUMENTATION_LABEL} {{doc_key: doc_key}}) "
         f"MERGE (d)-[:{DESCRIBES}]->(n) "
-        f"SET {schema.doc_fields('d', 'n', 'doc')} "
-        "WITH count(*) AS saved "
-        "UNWIND $completed AS node_id "
+        f"SET {schema.doc_fields('d', 'n', 'doc')}, d.latency_s = doc.latency_s, "
+        "d.prompt_tokens = doc.prompt_tokens, d.completion_tokens = doc.completion_tokens, "
+        "d.attempts = doc.attempts WITH count(*) AS saved UNWIND $started AS node_id "
+        f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' SET n.{prop} = 'in_progress' "
+        "WITH count(*) AS started UNWIND $completed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'completed' "
         "WITH count(*) AS finished "
         "UNWIND $failed AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} IS NOT NULL SET n.{prop} = 'failed' "
         "WITH count(*) AS finished "
-        "UNWIND $claim AS node_id "
+        "UNWIND $claim + $ahead AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
-        f"SET n.{prop} = 'in_progress' " + schema.doc_lookup() + schema.prompt_columns()
+        f"WITH n, node_id IN $ahead AS ahead SET n.{prop} = CASE WHEN ahead THEN 'pending' "
+        "ELSE 'in_progress' END "
+        + schema.doc_lookup(carry="ahead")
+        + schema.prompt_columns()
+        + ", ahead"
+    )
+
+
+def call_measurements_query() -> str:
+    """Read only: what the stored calls of ``$model`` took, the newest ``$limit`` first."""
+    return (
+        f"MATCH (d:{DOCUMENTATION_LABEL}) WHERE d.model = $model AND d.latency_s IS NOT NULL "
+        "RETURN d.latency_s AS s, d.prompt_tokens AS p, d.completion_tokens AS c, d.attempts AS a "
+        "ORDER BY d.updated_at DESC LIMIT $limit"
     )
 
 
@@ -225,10 +239,8 @@ def cleanup_session_query(session_id: str, *, batched: bool = False) -> str:
 
 def documentation_constraint_query() -> str:
     """Neo4j only: one ``DOCUMENTATION`` node per stable key (``doc_key``: tenant and key,
-    one property, so Community Edition enforces it), even under concurrent sessions.
-
-    (FalkorDB runs the write queries of one graph one at a time, so ``MERGE`` alone holds.)
-    """
+    one property, so Community Edition enforces it), even under concurrent sessions
+    (FalkorDB runs the write queries of one graph one at a time, so ``MERGE`` alone holds)."""
     return (
         f"CREATE CONSTRAINT blarify_documentation_key IF NOT EXISTS "
         f"FOR (d:{DOCUMENTATION_LABEL}) REQUIRE d.doc_key IS UNIQUE"

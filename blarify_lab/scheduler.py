@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 
 from . import queries as q
 from . import read_queries as rq
-from .budget import CallBudget
 from .db import GraphDB
+from .dispatch import Dispatch
 from .errors import (
     BudgetExceededError,
     NodeNotFoundError,
@@ -31,11 +28,13 @@ from .errors import (
 )
 from .graph import DependencyGraph, depths
 from .migration import adopt_documentation
-from .pacing import RateLimiter
+from .priorities import ReadyQueue, chain_above
 from .progress import SessionProgress
-from .prompts import ChildText, NodeContent, compose_text, error_description
-from .schema import GraphSchema
-from .session import NodeRecord, ProcessingSession, describe_error
+from .prompts import NodeContent, error_description
+from .readahead import ReadAhead
+from .session import NodeRecord, describe_error
+from .session_run import Completions, Outcome, SessionRun
+from .simulate import remaining_s
 from .workers import WorkerPool
 
 __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
@@ -48,69 +47,6 @@ DOCS_BATCH = 64  # documentation rides along with a claim once this many are wai
 
 class ScopeWarning(UserWarning):
     """A session documents more than its root reaches (``scope="graph"``)."""
-
-
-Completions = queue.SimpleQueue["Future[tuple[str, bool]] | None"]
-
-
-@dataclass
-class SessionRun:
-    """The in-memory side of one running session (the scheduler's, and its workers')."""
-
-    session: ProcessingSession
-    root_id: int
-    cancel: threading.Event
-    completions: Completions  # finished futures (done-callbacks); None only wakes the loop
-    graph: DependencyGraph = field(default_factory=lambda: DependencyGraph(()))
-    content: dict[int, NodeContent] = field(default_factory=dict[int, NodeContent])
-    descriptions: dict[int, str] = field(default_factory=dict[int, str])
-    texts: dict[int, str] = field(default_factory=dict[int, str])
-    text_users: dict[int, int] = field(default_factory=dict[int, int])
-    errors: dict[int, str] = field(default_factory=dict[int, str])
-    path_ids: dict[str, int] = field(default_factory=dict[str, int])
-    unflushed: dict[str, list[int]] = field(default_factory=dict[str, list[int]])
-    last_flush: float = 0.0
-    # durable documentation: what the graph holds for claimed nodes, and what to write
-    limiter: RateLimiter | None = None  # the session's LLM pacing, shared by its workers
-    budget: CallBudget | None = None  # the session's max_cost_usd, reserved call by call
-    deadline: float | None = None  # time.monotonic() when the session times out
-    reuse: bool = True  # False with force=True or save_documentation=False
-    stored: dict[int, tuple[str, str]] = field(default_factory=dict[int, tuple[str, str]])
-    unlinked: set[int] = field(default_factory=set[int])  # stored, but describing no node yet
-    made: dict[int, dict[str, object]] = field(default_factory=dict[int, dict[str, object]])
-    outcome: dict[int, tuple[str, bool]] = field(default_factory=dict[int, tuple[str, bool]])
-    docs: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
-    schema: GraphSchema = field(default_factory=GraphSchema)  # the graph's shape and tenant
-    adopt: bool = True  # carry unkeyed documentation over to stable keys first (see migration)
-    docs_at: float = 0.0  # time.monotonic() when documentation was last written
-
-    def children(self, node_id: int) -> list[ChildText]:
-        """The node's children as its prompt and text see them (None where not known); in a
-        graph whose definitions share a file's path (blarify's), named by kind and name too."""
-        nodes = self.session.nodes
-        named = self.schema.name != "default"
-        return [
-            ChildText(
-                nodes[c].path,
-                self.descriptions.get(c),
-                self.texts.get(c),
-                kind=(nodes[c].labels[0] if nodes[c].labels else None) if named else None,
-                name=nodes[c].name if named else None,
-            )
-            for c in self.graph.children.get(node_id, ())
-        ]
-
-    def text(
-        self,
-        node_id: int,
-        description: str,
-        max_text_chars: int,
-        children: list[ChildText] | None = None,
-    ) -> str:
-        """The node's text: its path, ``description`` and its children's texts."""
-        path = self.session.nodes[node_id].path
-        kids = self.children(node_id) if children is None else children
-        return compose_text(path, description, kids, max_text_chars=max_text_chars)
 
 
 class Scheduler:
@@ -176,6 +112,8 @@ class Scheduler:
             raise NodeNotFoundError(
                 f"node {session.root_path!r} is not part of the session's scope"
             )
+        self._break_cycles()  # before the start: no worker ever idles waiting for a stall
+        run.priority = chain_above(graph.parents)
 
     def _ensure_documentation_key(self) -> None:
         """One documentation node per code node, found by index: Neo4j's uniqueness
@@ -229,9 +167,11 @@ class Scheduler:
             )
 
     def _break_cycles(self) -> list[int]:
-        """Cut every cycle among the pending nodes (``graph.break_cycles``). The children a
-        cut leaves behind are not claimed yet, so their paths, which the prompts of the nodes
-        above them name, are read now (one read-only query, only when there are cycles)."""
+        """Cut every cycle among the pending nodes (``graph.break_cycles``), once, when the
+        structure is read: every cyclic component is pending then, so the cut is the one a
+        stall would make. The children a cut leaves behind are not claimed yet, so their
+        paths, which the prompts of the nodes above them name, are read now (one read-only
+        query, only when there are cycles)."""
         run = self.run
         released = run.graph.break_cycles()
         run.session.cycles = len(run.graph.cycle_sources)
@@ -279,14 +219,23 @@ class Scheduler:
         """Keep every worker busy: submit ready nodes as soon as a worker frees up."""
         run = self.run
         session = run.session
-        ready: deque[int] = deque(run.graph.ready())
-        running: dict[Future[tuple[str, bool]], int] = {}
-        # Hysteresis keeps database round trips few and large: while 1.5x max_workers tasks
-        # are in flight every worker is busy and has work queued, so results may pile up;
-        # below that, claim at once whatever is ready, topping up to 3x the pool size.
-        low, high = (self.max_workers * 3 + 1) // 2, self.max_workers * 3
+        ready = ReadyQueue(run.priority, run.graph.ready())
+        w = self.max_workers
+        dispatch = Dispatch(run.priority, lambda node_id: self.work(run, node_id), w)
+        reporter.eta = lambda: remaining_s(  # the forecast's bound, at this run's call times
+            session.total - finished, dispatch.task_s, w, max(ready.best(), dispatch.best())
+        )
+        self._read_ahead = ReadAhead(run.graph.parents, run.graph.unfinished)
+        self._due: list[int] = []  # parents to read ahead in the next round trip
+        known: list[int] = []  # ready, content read ahead: start without a round trip
+        running: set[Future[Outcome]] = set()
+        # Hysteresis keeps database round trips few and large: while half the target (3 per
+        # worker; more for quick calls) is in flight every worker is busy and has work
+        # queued, so results may pile up; below that, claim whatever is ready, up to target.
         finished = 0
         while True:
+            high = dispatch.in_flight_target()
+            low = (high + 1) // 2
             if run.cancel.is_set():
                 raise SessionCancelled(f"session {session.session_id} was cancelled")
             now = time.monotonic()
@@ -297,14 +246,16 @@ class Scheduler:
                     "removed from the graph"
                 )
             over_budget = self._over_budget()
+            if known and not over_budget:
+                dispatch.submit(pool, self._start_known(run, known), running, run.completions.put)
+                known = []
             if ready and len(running) < low and not over_budget:
-                batch = [ready.popleft() for _ in range(min(len(ready), high - len(running)))]
-                for node_id in self._advance(run, batch):
-                    future = pool.submit(self.work, run, node_id)
-                    running[future] = node_id
-                    future.add_done_callback(run.completions.put)
+                claimed = self._advance(run, ready.take(high - len(running)))
+                dispatch.submit(pool, claimed, running, run.completions.put)
                 continue
-            if (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S:
+            if (self._due and not over_budget) or (
+                (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S
+            ):
                 self._advance(run, [])
             if not running:
                 if finished >= session.total or not run.graph.pending:
@@ -314,7 +265,7 @@ class Scheduler:
                     self._advance(run, [])
                     spent = session.cost_usd or 0.0
                     raise BudgetExceededError(session.session_id, spent, self.budget_usd or 0.0)
-                ready.extend(self._break_cycles())
+                ready.extend(self._break_cycles())  # never after the cut at the start
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
             if run.unflushed or run.docs:
@@ -333,11 +284,15 @@ class Scheduler:
             for future in done:
                 if future is None:
                     continue
-                node_id = running.pop(future)
+                running.discard(future)
                 err = future.exception()
-                if err is None:
-                    results.append((node_id, *future.result()))
-                elif isinstance(err, Exception):  # the unit of work itself failed
+                if err is not None:
+                    raise err  # not the node's work: the scheduler's own machinery
+                node_id, outcome = future.result()
+                if not isinstance(outcome, Exception):
+                    results.append((node_id, *outcome))
+                else:  # the unit of work itself failed
+                    err = outcome
                     run.errors[node_id] = describe_error(err)
                     results.append(
                         (
@@ -346,34 +301,55 @@ class Scheduler:
                             False,
                         )
                     )
-                else:
-                    raise err
             if results:
                 finished += len(results)
-                ready.extend(self._finish(run, results))
+                newly = self._finish(run, results)
+                known += [n for n in newly if n in run.content]
+                ready.extend(n for n in newly if n not in run.content)
                 reporter.update(len(results))
 
-    def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
-        """One round trip: write the states of finished nodes and claim ``claim``.
+    def _start_known(self, run: SessionRun, nodes: list[int]) -> list[int]:
+        """Claim nodes whose content was read ahead; the graph learns it with the next write."""
+        for node_id in nodes:
+            content = run.content[node_id]
+            run.session.claimed(node_id, content.path, content.labels, content.name)
+            run.graph.claim(node_id)
+        run.unflushed.setdefault("started", []).extend(nodes)
+        self._due.extend(self._read_ahead.claimed(nodes))
+        return nodes
 
-        Documentation is written in batches: with a claim, only once ``DOCS_BATCH`` are
+    def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
+        """One round trip: write the states of finished nodes and claim ``claim``, reading
+        ahead the parents that wait only on claimed children.
+
+        Documentation is written in batches: with a claim or a read-ahead, only once ``DOCS_BATCH`` are
         waiting or ``FLUSH_INTERVAL_S`` has passed since the last write (every write query
         that creates nodes and edges costs FalkorDB more the more it created before, so one
         per node made a deep chain quadratic); without a claim (a flush), always.
         Returns the claimed ids, with what their workers need kept in memory.
         """
         sid = run.session.session_id
-        completed, failed = run.unflushed.get("completed", []), run.unflushed.get("failed", [])
+        pending = run.graph.pending
+        due = self._due + self._read_ahead.claimed(claim)
+        wanted = set(claim) | run.content.keys()
+        ahead = [p for p in dict.fromkeys(due) if p in pending and p not in wanted]
+        self._due = []
         now = time.monotonic()
-        docs_due = not claim or len(run.docs) >= DOCS_BATCH or now - run.docs_at >= FLUSH_INTERVAL_S
+        docs_due = (
+            not (claim or ahead)
+            or len(run.docs) >= DOCS_BATCH
+            or now - run.docs_at >= FLUSH_INTERVAL_S
+        )
         rows = self.db_manager.run_query(
             q.advance_session_query(sid, run.schema),
             {
                 "session_id": sid,
                 "docs": run.docs if docs_due else [],
-                "completed": completed,
-                "failed": failed,
+                "started": run.unflushed.get("started", []),
+                "completed": run.unflushed.get("completed", []),
+                "failed": run.unflushed.get("failed", []),
                 "claim": claim,
+                "ahead": ahead,
             },
         )
         run.unflushed.clear()
@@ -401,6 +377,8 @@ class Scheduler:
             labels = tuple(str(label) for label in row["labels"])
             run.content[node_id] = NodeContent(path, labels, row["name"], row["text"])
             run.path_ids.setdefault(path, node_id)
+            if row.get("ahead"):
+                continue
             run.session.claimed(node_id, path, labels, row["name"])
             run.graph.claim(node_id)
             claimed.append(node_id)

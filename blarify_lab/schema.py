@@ -181,11 +181,13 @@ class GraphSchema:
         param = validate_identifier(param, "parameter")
         return "(" + " OR ".join(f"{name} = ${param}" for name in names) + ")"
 
-    def doc_lookup(self) -> str:
+    def doc_lookup(self, carry: str = "") -> str:
         """Find code node ``n``'s documentation ``d`` by ``n``'s stable key (an index lookup),
-        and ``link``, the edge by which ``d`` describes ``n`` (none yet on a rebuilt graph)."""
+        and ``link``, the edge by which ``d`` describes ``n`` (none yet on a rebuilt graph);
+        ``carry``: another variable kept along."""
+        kept = f"{validate_identifier(carry, 'variable')}, " if carry else ""
         return (
-            f"WITH n, {self.key('n')} AS doc_key "
+            f"WITH n, {kept}{self.key('n')} AS doc_key "
             f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL} {{doc_key: doc_key}}) "
             f"OPTIONAL MATCH (d)-[link:{DESCRIBES}]->(n) "
         )

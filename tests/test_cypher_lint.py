@@ -88,11 +88,30 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
             queries.advance_session_query(sid),
             {
                 **s,
-                "docs": [{"node_id": 1, "description": "d", "input_hash": "h", "model": "m"}],
+                "docs": [
+                    {
+                        "node_id": 1,
+                        "description": "d",
+                        "input_hash": "h",
+                        "model": "m",
+                        "truncated": False,
+                        "latency_s": 0.5,
+                        "prompt_tokens": 9,
+                        "completion_tokens": 3,
+                        "attempts": 1,
+                    }
+                ],
+                "started": [5],
                 "completed": [1],
                 "failed": [2],
                 "claim": [3, 4],
+                "ahead": [6],
             },
+        ),
+        (
+            "call_measurements_query",
+            queries.call_measurements_query(),
+            {"model": "m", "limit": 10},
         ),
         (
             "get_processable_nodes_query",
@@ -206,7 +225,15 @@ def blarify_queries() -> list[tuple[str, str, dict[str, Any]]]:
         (
             "advance_session_query",
             queries.advance_session_query(sid, schema),
-            {**s, "docs": docs, "completed": [1], "failed": [2], "claim": [3]},
+            {
+                **s,
+                "docs": docs,
+                "started": [5],
+                "completed": [1],
+                "failed": [2],
+                "claim": [3],
+                "ahead": [6],
+            },
         ),
         ("graph_contents_query", rq.graph_contents_query(schema), t),
         ("code_node_counts_query", rq.code_node_counts_query(schema), t),

@@ -136,6 +136,9 @@ def test_estimate_sends_no_request_and_writes_nothing(
         "prompt_tokens",
         "completion_tokens",
         "cost_usd",
+        "wall_s",
+        "completion_tokens_basis",
+        "wall_s_basis",
     ]
     assert (row["nodes"], row["cached"], row["llm_calls"]) == (total, 0, total)
     assert row["prompt_tokens"] > 0 and row["cost_usd"] > 0
@@ -218,6 +221,7 @@ def test_cli_estimates_then_runs_a_real_model(
     assert main([*args, *model, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "llm_calls" in out and "cost_usd" in out and server.requests == []
+    assert "wall_s" in out and "wall_s_basis" in out, "the dry run prints the forecast"
     assert main([*args, *model]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("/root\nDocuments /root.")

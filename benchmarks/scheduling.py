@@ -1,0 +1,161 @@
+"""Issue 19's scheduling measurements that are not plain efficiency runs (``run.py`` has those).
+
+    python benchmarks/scheduling.py size-aware            # simulated, no database
+    python benchmarks/scheduling.py forecast calls-2k 16  # a session, then the forecast of a
+                                                          # second one, then that session
+    python benchmarks/scheduling.py forecast-package      # the same on a real package
+
+``size-aware``: a 3-ary tree of 1,093 nodes whose sources are lognormal in size (sigma 1.5),
+call time proportional to prompt length, 16 workers; the wall time of this scheduler's
+priority (the chain of predicted seconds above a node) against zero-overhead arrival order.
+
+``forecast``: the graph of a ``run.py`` case is documented (its calls are stored with their
+times), every function's source is changed, ``estimate()`` forecasts the second run and the
+second run is made: forecast against measured wall time and completion tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+
+import blarify_lab as bl
+from benchmarks.run import CASES, build, latency_of, tree
+from blarify_lab.graph import DependencyGraph
+from blarify_lab.prompts import parse_prompt
+from blarify_lab.simulate import simulate_wall
+
+
+def size_aware(workers: int = 16, seed: int = 5, sigma: float = 1.5) -> dict[str, Any]:
+    """Simulated: priority by predicted seconds against arrival order, zero overhead."""
+    graph = tree(3, 6)
+    ids = {p: i for i, p in enumerate(graph.paths)}
+    rng = random.Random(seed)
+    seconds = {i: 0.02 * math.exp(rng.gauss(0.0, sigma) - sigma**2 / 2) for i in range(len(ids))}
+    g = DependencyGraph(
+        ((ids[p], [ids[c] for c in kids]) for p, kids in graph.children.items()), ids.values()
+    )
+    g.break_cycles()
+    ours = simulate_wall(g.parents, g.unfinished, seconds, workers)
+    arrival = simulate_wall(g.parents, g.unfinished, seconds, workers, by_priority=False)
+    bound = max(sum(seconds.values()) / workers, max(_chains(g, seconds).values()))
+    return {
+        "case": "size-aware 3-ary tree",
+        "nodes": len(ids),
+        "workers": workers,
+        "priority_wall_s": round(ours, 3),
+        "arrival_wall_s": round(arrival, 3),
+        "ratio": round(ours / arrival, 3),
+        "bound_s": round(bound, 3),
+    }
+
+
+def _chains(g: DependencyGraph, seconds: dict[int, float]) -> dict[int, float]:
+    from blarify_lab.priorities import chain_above
+
+    return chain_above(g.parents, seconds.__getitem__)
+
+
+def forecast(case: str, workers: int) -> dict[str, Any]:
+    """Document a case's graph, change every node's source, forecast the second run, run it."""
+    factory, mean, dist = CASES[case]
+    graph = factory(False)
+    db = bl.connect(temporary=True)
+    build(db, graph)
+
+    def llm(prompt: str) -> str:
+        path = parse_prompt(prompt).path
+        time.sleep(latency_of(path, mean, dist))
+        return "documented " * (3 + len(path) % 5)
+
+    proc = bl.RecursiveDFSProcessor(db, llm, max_workers=workers, progress=False, timeout=3600)
+    hierarchy = graph.relationship == "CONTAINS"
+    proc.process_node(graph.root, use_hierarchy=hierarchy)
+    db.run_query("MATCH (n:FUNCTION) SET n.text = 'def changed(): pass'", {})
+    row = proc.estimate(graph.root, use_hierarchy=hierarchy).iloc[0]
+    start = time.perf_counter()
+    proc.process_node(graph.root, use_hierarchy=hierarchy)
+    wall = time.perf_counter() - start
+    session = proc.last_session
+    assert session is not None and session.llm_calls == len(graph.paths)
+    db.close()
+    return {
+        "case": case,
+        "workers": workers,
+        "forecast_wall_s": round(float(row["wall_s"]), 3),
+        "wall_s": round(wall, 3),
+        "wall_error": round(float(row["wall_s"]) / wall - 1, 3),
+        "forecast_completion_tokens": int(row["completion_tokens"]),
+        "completion_tokens": session.completion_tokens,
+        "tokens_error": round(int(row["completion_tokens"]) / session.completion_tokens - 1, 3),
+        "basis": f"{row['wall_s_basis']}/{row['completion_tokens_basis']}",
+    }
+
+
+def forecast_package(workers: int = 8, delay: float = 0.03) -> dict[str, Any]:
+    """A real package (the standard library's ``email``) through the OpenAI client and the
+    local OpenAI-compatible test server: document it, edit a third of its files, forecast the
+    second run, run it."""
+    import email
+    import shutil
+    import tempfile
+
+    from blarify_lab.openai_chat import OpenAIChat
+    from tests.llm_server import LLMTestServer
+
+    with tempfile.TemporaryDirectory() as tmp, LLMTestServer(api_key="sk-bench") as server:
+        pkg = Path(tmp) / "email"
+        shutil.copytree(Path(email.__file__).parent, pkg)
+        server.set_delay(delay)
+        db = bl.connect(temporary=True)
+        bl.load_python_package(db, pkg, progress=False)
+        llm = OpenAIChat("bench-model", base_url=server.base_url, api_key="sk-bench")
+        proc = bl.RecursiveDFSProcessor(db, llm, max_workers=workers, progress=False)
+        proc.process_node("/email")
+        for i, source in enumerate(sorted(pkg.rglob("*.py"))):
+            if i % 3 == 0:
+                source.write_text(source.read_text() + f"\n\ndef _edited_{i}():\n    return {i}\n")
+        bl.load_python_package(db, pkg, progress=False)
+        row = proc.estimate("/email").iloc[0]
+        start = time.perf_counter()
+        proc.process_node("/email")
+        wall = time.perf_counter() - start
+        session = proc.last_session
+        assert session is not None
+        db.close()
+    return {
+        "case": "email package, edited",
+        "workers": workers,
+        "llm_calls": f"{int(row['llm_calls'])} forecast, {session.llm_calls} made",
+        "forecast_wall_s": round(float(row["wall_s"]), 3),
+        "wall_s": round(wall, 3),
+        "wall_error": round(float(row["wall_s"]) / wall - 1, 3),
+        "forecast_completion_tokens": int(row["completion_tokens"]),
+        "completion_tokens": session.completion_tokens,
+        "tokens_error": round(int(row["completion_tokens"]) / session.completion_tokens - 1, 3),
+        "basis": f"{row['wall_s_basis']}/{row['completion_tokens_basis']}",
+    }
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["size-aware"]:
+        print(json.dumps(size_aware()))
+    elif sys.argv[1:2] == ["forecast-package"]:
+        print(json.dumps(forecast_package()))
+    elif sys.argv[1:2] == ["forecast"]:
+        print(json.dumps(forecast(sys.argv[2], int(sys.argv[3]))))
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
