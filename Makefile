@@ -8,18 +8,18 @@ LINT_DIR := tests/cypher_lint
 WIDGET_DIR := tests/widget_render
 MODEL_DIR := tests/real_model
 
-.PHONY: venv demo test test-fast check notebooks clean
+.PHONY: venv demo test test-fast check notebooks docs dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-core: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install -qq -e .  # -qq: no setuptools banner about editable installs
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,openai]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,openai,docs]'
 	touch $@ $(VENV)/.installed-core
 
 venv: $(VENV)/.installed $(LINT_DIR)/node_modules/.installed $(WIDGET_DIR)/node_modules/.installed \
@@ -60,6 +60,14 @@ check: venv  ## the static checks CI runs
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
 
+docs: venv  ## the documentation site in site/ (strict: a warning fails), and screenshots of two pages
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python docs/screenshots.py site docs/screenshots
+
+dist: venv  ## a wheel and an sdist in dist/, checked by twine
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check dist/*
+
 clean:
-	rm -rf $(VENV) $(LINT_DIR)/node_modules $(WIDGET_DIR)/node_modules $(MODEL_DIR)/node_modules \
+	rm -rf site dist $(VENV) $(LINT_DIR)/node_modules $(WIDGET_DIR)/node_modules $(MODEL_DIR)/node_modules \
 		.pytest_cache .ruff_cache

@@ -45,7 +45,7 @@ from .errors import (
     SessionNotFoundError,
     SourceConflictError,
 )
-from .leftovers import cleanup_leftovers, cleanup_session, list_sessions
+from .leftovers import cleanup_leftovers, cleanup_session, list_sessions, parse_duration
 from .llm import ExtractiveSummarizer
 from .loader import LoadedPackage, load_python_package
 from .processor import RecursiveDFSProcessor
@@ -165,7 +165,24 @@ def _print_frame(frame: pd.DataFrame, empty: str) -> None:
         print(empty)
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 30):
-            print(frame.to_string(index=False))
+            print(_compact(frame).to_string(index=False))
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame for a terminal: columns with nothing in them (all empty, or counts all 0) left
+    out, timestamps to the second."""
+    out = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        values = pd.Series(frame[col])
+        if bool(values.isna().all()) or (col in _COUNTS and bool((values == 0).all())):
+            continue
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+        out[col] = values
+    return out
+
+
+_COUNTS = frozenset({"pending", "queued", "running", "in_progress", "failed"})
 
 
 def _session_line(session: ProcessingSession) -> str:
@@ -196,6 +213,7 @@ def _demo(args: argparse.Namespace) -> int:
             return summarizer.get_completion(prompt)
 
         processor = RecursiveDFSProcessor(db, llm, max_workers=args.workers, scope="subtree")
+        args.processor = processor
         text = processor.process_node(loaded.root_path)
         session = processor.last_session
         assert session is not None
@@ -278,6 +296,7 @@ def _process(args: argparse.Namespace) -> int:
             prices=args.prices,
             max_cost_usd=args.max_cost,
         )
+        args.processor = processor
         try:
             if args.dry_run:
                 estimate = processor.estimate(args.path, use_hierarchy=not args.calls)
@@ -326,6 +345,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
+    try:  # bad input is refused before any database is started or reached
+        args.stale_after = parse_duration(args.stale_after)
+    except ValueError as err:
+        raise UserError(_one_line(err)) from None
     with _connect(args.uri, args if args.action == "list" else None) as db:
         try:
             if args.action == "list":
@@ -409,17 +432,26 @@ def main(argv: list[str] | None = None) -> int:
     if bad is not None:
         print(f"{PROG}: error: an argument is not valid text: {bad!a}", file=sys.stderr)
         return 2
+    args = argparse.Namespace()
     try:
         with _signals_interrupt(), warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            return _run_command(argv)
+            args = build_parser().parse_args(argv)
+            return _run_command(args)
     except SignalInterrupt as err:  # the session in flight has removed its state
-        print(f"{PROG}: {err}; a running session removed its state", file=sys.stderr)
+        print(f"{PROG}: {err}{_interrupted(args)}", file=sys.stderr)
         return 128 + err.signum
 
 
-def _run_command(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+def _interrupted(args: argparse.Namespace) -> str:
+    """What an interrupt left: a session, if one had started, has removed its state."""
+    processor = getattr(args, "processor", None)
+    if getattr(processor, "last_session", None) is None:
+        return " before any session started; nothing was written"
+    return "; the running session removed its state"
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as err:
@@ -443,7 +475,7 @@ def _run_command(argv: list[str] | None) -> int:
     except SignalInterrupt:
         raise
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; a running session removed its state", file=sys.stderr)
+        print(f"{PROG}: interrupted{_interrupted(args)}", file=sys.stderr)
         return 130
 
 

@@ -106,6 +106,9 @@ class SessionDashboard:
             self._thread.start()
             if self.handle is not None:  # the last redraw lands before result() returns
                 self.handle.add_done_callback(lambda _: self._final())
+                on_result = getattr(self.handle, "on_result", None)
+                if callable(on_result):  # and again from the thread (the cell) that waits
+                    on_result(self._store_final)
 
     # ---------------------------------------------------------------------------- updating
     def _run(self) -> None:
@@ -120,8 +123,13 @@ class SessionDashboard:
     def _final(self) -> None:
         """The session is over: redraw, and replace the stored output by the final state."""
         self.refresh()
+        self._store_final()
+
+    def _store_final(self) -> None:
+        """Replace the stored output by the final state; again on each call, since an update
+        sent from a thread whose notebook cell has ended may be lost."""
         with self._lock:
-            shown, self._display = self._display, None
+            shown = self._display
         if shown is not None:
             shown.update(self._repr_mimebundle_(), raw=True)
 
@@ -177,8 +185,11 @@ class SessionDashboard:
 
     # ----------------------------------------------------------------------------- display
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget's view, with the session's HTML and one-line text as fallbacks."""
-        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})  # pyright: ignore[reportUnknownMemberType, reportAttributeAccessIssue, reportUnknownArgumentType]
+        """The widget's view, with the session's HTML and one-line text as fallbacks; once the
+        session is over, only those two (the stored output then needs no JavaScript)."""
+        bundle: dict[str, Any] = {}
+        if not self.session.done:
+            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})  # pyright: ignore[reportUnknownMemberType, reportAttributeAccessIssue, reportUnknownArgumentType]
         bundle["text/html"] = self.to_html()
         bundle["text/plain"] = repr(self)
         return bundle
@@ -188,7 +199,9 @@ class SessionDashboard:
 
         handle = display(self._repr_mimebundle_(), raw=True, display_id=True)
         with self._lock:
-            self._display = None if self.session.done else handle
+            self._display = handle  # the last redraw (``_final``) replaces it
+            if handle is not None and self.session.done:  # it ended while being shown: store it now
+                handle.update(self._repr_mimebundle_(), raw=True)
 
     def to_html(self) -> str:
         """The dashboard as static HTML: the same content, no JavaScript needed."""

@@ -16,6 +16,7 @@ was ``measured`` or ``assumed`` (no past call of this model).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +26,11 @@ import pandas as pd
 from . import queries as q
 from . import read_queries as rq
 from .db import GraphDB
-from .graph import DependencyGraph
+from .graph import DependencyGraph, depths
 from .latency_model import ASSUMED_COMPLETION_TOKENS, LatencyModel, Measurement, fit_latency
 from .prompt_kinds import PromptSet
 from .prompts import CYCLE_MARK, ChildText, NodeContent
+from .scheduler import ScopeWarning
 from .schema import GraphSchema
 from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
@@ -141,6 +143,8 @@ def estimate_session(
     graph = DependencyGraph(
         ((p, [c for c in kids if c in nodes]) for p, kids in edges if p in nodes), nodes
     )
+    if scope == "graph" and root_id in nodes:
+        _say_scope(len(nodes), len(depths(graph.children, root_id)), nodes[root_id].content.path)
     named = schema.name != "default"  # children named by kind and name (as the scheduler)
     descriptions: dict[int, str] = {}
     unknown: set[int] = set()  # nodes to be asked again: their new descriptions are unknown
@@ -207,3 +211,15 @@ def estimate_session(
         "wall_s_basis": "measured" if latency.measured else "assumed",
     }
     return pd.DataFrame([row], columns=ESTIMATE_COLUMNS)
+
+
+def _say_scope(total: int, inside: int, root_path: str) -> None:
+    """As a session would: a ``scope="graph"`` estimate beyond the root's subtree says so."""
+    if inside < total:
+        warnings.warn(
+            f"estimate: scope='graph' counts all {total} code nodes of the graph, of which "
+            f"{total - inside} lie outside the {inside} that {root_path!r} reaches; pass "
+            "scope='subtree' to count only those",
+            ScopeWarning,
+            stacklevel=4,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from .reports import SessionView, session_report
@@ -27,6 +28,9 @@ class TimelineFigure(Figure):
 def plot_timeline(session: SessionView) -> TimelineFigure:
     """Busy workers over time, and completions per second."""
     report = session_report(session).dropna(subset=["started_at", "finished_at"])
+    base = pd.Timestamp(session.started_at)
+    for col in ("started_at", "finished_at"):  # seconds since the session started
+        report[col] = (report[col] - base).dt.total_seconds()
     fig = TimelineFigure(figsize=(8, 4.5), layout="constrained")
     busy_ax, rate_ax = fig.subplots(2, 1, sharex=True)
     if len(report):

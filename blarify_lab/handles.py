@@ -42,6 +42,7 @@ class SessionHandle:
         self._wake = wake
         self._lock = threading.Lock()
         self._hooks: list[Callable[[SessionHandle], object]] | None = []
+        self._result_hooks: list[Callable[[], object]] = []
         # The session's own future settles this one once every done-callback has run, so
         # that what the callbacks show (a dashboard's last state) is there when result() is.
         self._future: Future[str] = Future()
@@ -70,7 +71,27 @@ class SessionHandle:
 
         Raises ``TimeoutError`` if ``timeout`` seconds pass first (the session goes on).
         """
-        return self._future.result(timeout)
+        try:
+            return self._future.result(timeout)
+        finally:
+            if self._future.done():
+                self._run_result_hooks()
+
+    def on_result(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` in the thread that calls ``result()``, each time it returns or raises
+        because the session is over. A display refreshed from there reaches the notebook cell
+        that waits (a background thread's output may arrive after its own cell has ended)."""
+        with self._lock:
+            self._result_hooks.append(fn)
+
+    def _run_result_hooks(self) -> None:
+        with self._lock:
+            hooks = list(self._result_hooks)
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("a result hook of session %s failed", self.session_id)
 
     def done(self) -> bool:
         """True once the session has ended and its state has been cleaned up."""

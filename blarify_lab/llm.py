@@ -220,7 +220,7 @@ class ExtractiveSummarizer:
         if signature:
             parts.append(f"Signature: `{signature}`.")
         if doc:
-            parts.append(doc)
+            parts.append(doc if doc.endswith((".", "!", "?", ":")) else doc + ".")
         children = parsed.child_paths
         if children:
             shown = ", ".join(

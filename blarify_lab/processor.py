@@ -365,6 +365,7 @@ class RecursiveDFSProcessor:
             text = self._process_single_node(run.session.nodes[node_id].path)
         finally:
             _CURRENT.reset(token)
+            run.session.worker_done(node_id)
         if not isinstance(text, str):
             raise TypeError(f"_process_single_node returned {type(text).__name__}, expected str")
         return text, node_id not in run.errors

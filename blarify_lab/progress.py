@@ -89,9 +89,12 @@ class SessionProgress:
         else:
             self._bar = tqdm(**options, file=sys.stderr, dynamic_ncols=True)
 
-    def _bundle(self) -> dict[str, Any]:
-        """The widget's view with the session's HTML and text forms beside it."""
-        widget = getattr(self._bar, "container", None)
+    def _bundle(self, *, live: bool = True) -> dict[str, Any]:
+        """The session's HTML and text forms, with the widget's view beside them while ``live``.
+
+        The final state is stored without the widget: a notebook read without a kernel (an HTML
+        export, a documentation site) then shows the session's end, not a blank widget."""
+        widget = getattr(self._bar, "container", None) if live else None
         bundle: dict[str, Any] = {}
         if widget is not None:
             bundle.update(widget._repr_mimebundle_() or {})
@@ -151,7 +154,7 @@ class SessionProgress:
                     )
                 bar.close()
                 if self._display is not None:
-                    self._display.update(self._bundle(), raw=True)
+                    self._display.update(self._bundle(live=False), raw=True)
             finally:
                 self._bar = None
                 self._display = None

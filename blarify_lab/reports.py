@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
@@ -107,6 +108,8 @@ class SessionView(Protocol):
     @property
     def session_id(self) -> str: ...
     @property
+    def started_at(self) -> datetime: ...
+    @property
     def root_path(self) -> str: ...
     @property
     def status(self) -> str: ...
@@ -152,7 +155,8 @@ class SessionView(Protocol):
 
 
 def session_report(session: SessionView) -> pd.DataFrame:
-    """One row per node; times are seconds since the session started."""
+    """One row per node. ``started_at`` and ``finished_at`` are UTC timestamps (when a worker
+    took the node, and when it was done with it); ``duration_s`` is the time between them."""
     rows = [
         {
             "path": r.path,
@@ -184,8 +188,11 @@ def session_report(session: SessionView) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     frame["depth"] = frame["depth"].astype("Int64")
-    for col in ("started_at", "finished_at", "duration_s"):
-        frame[col] = frame[col].astype("float64")
+    base = pd.Timestamp(session.started_at)
+    for col in ("started_at", "finished_at"):
+        seconds = pd.Series(frame[col], dtype="float64")
+        frame[col] = base + pd.to_timedelta(seconds, unit="s")
+    frame["duration_s"] = frame["duration_s"].astype("float64")
     frame["cycle"] = frame["cycle"].astype(bool)
     frame["cached"] = frame["cached"].astype(bool)
     frame["tokens_estimated"] = frame["tokens_estimated"].astype(bool)

@@ -138,6 +138,15 @@ class ProcessingSession:
             record.worker = worker
             self._move(record, "running")
 
+    def worker_done(self, node_id: int) -> None:
+        """The worker is done with the node (its outcome is recorded by ``finished`` once the
+        scheduler has taken it): the node's ``finished_at``, so that a node's time is the time
+        a worker spent on it."""
+        record = self.nodes[node_id]
+        with self._lock:
+            if record.finished_at is None:
+                record.finished_at = self.clock()
+
     def called_llm(self) -> None:
         """A worker is about to ask the LLM."""
         with self._lock:

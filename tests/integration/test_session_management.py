@@ -1,7 +1,7 @@
-"""The user's acceptance tests (shared/seed/000_92cf49a4926cb5b1.txt), as written.
+"""The first acceptance tests of session management, as their author wrote them.
 
-Changed only where issue 5 allows: the database manager comes from the backend fixture
-(embedded FalkorDB always, Neo4j where available) instead of being built from
+Changed only where the project agreed with their author: the database manager comes from the
+backend fixture (embedded FalkorDB always, Neo4j where available) instead of being built from
 ``neo4j_instance``; imports; and step 4's setup query has ``WITH root`` before ``UNWIND``
 (Neo4j rejects ``CREATE ... UNWIND``).
 """
