@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,6 +29,7 @@ import pandas as pd
 
 from .cli_args import PROG, build_parser, schema_of
 from .cli_db import run_db
+from .cli_signals import SignalInterrupt, signals_interrupt
 from .db import URI_ENV_VAR, FalkorDBManager, Neo4jManager, connect
 from .detection import detect_schema
 from .documentation import export_markdown
@@ -60,20 +59,6 @@ DEMO_SUMMARY = ["status", "nodes", "completed", "failed", "llm_calls", "cached",
 
 class UserError(Exception):
     """Bad input: reported in one line, exit code 2."""
-
-
-class SignalInterrupt(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C so that the running session
-    cleans up; ``main()`` exits with ``128 + signum``."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"received {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-HANDLED_SIGNALS = tuple(
-    sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig
-)
 
 
 def _one_line(err: BaseException | str) -> str:
@@ -395,25 +380,6 @@ def _undecodable(argv: list[str]) -> str | None:
     return None
 
 
-def _raise_signal(signum: int, frame: object) -> None:
-    raise SignalInterrupt(signum)
-
-
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise ``SignalInterrupt`` in the main thread while the command runs;
-    the previous handlers come back afterwards. (Off the main thread nothing is installed.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {sig: signal.signal(sig, _raise_signal) for sig in HANDLED_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
 def _one_line_warning(
     message: Warning | str,
     category: type[Warning],
@@ -434,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = argparse.Namespace()
     try:
-        with _signals_interrupt(), warnings.catch_warnings():
+        with signals_interrupt(), warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             args = build_parser().parse_args(argv)
             return _run_command(args)

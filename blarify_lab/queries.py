@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from .doc_queries import doc_lookup, prompt_columns
 from .names import DESCRIBES, DOCUMENTATION_LABEL, SESSION_LABEL, validate_identifier
 from .schema import GraphSchema
 
@@ -211,8 +212,8 @@ def advance_session_query(session_id: str, schema: GraphSchema = DEFAULT_SCHEMA)
         f"MATCH (n) WHERE id(n) = node_id AND n.{prop} = 'pending' "
         f"WITH n, node_id IN $ahead AS ahead SET n.{prop} = CASE WHEN ahead THEN 'pending' "
         "ELSE 'in_progress' END "
-        + schema.doc_lookup(carry="ahead")
-        + schema.prompt_columns()
+        + doc_lookup(schema, carry="ahead")
+        + prompt_columns(schema)
         + ", ahead"
     )
 

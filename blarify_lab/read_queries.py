@@ -7,6 +7,7 @@ linted the same way by ``tests/test_cypher_lint.py``. Names spliced in come from
 
 from __future__ import annotations
 
+from .doc_queries import doc_lookup, prompt_columns
 from .names import DESCRIBES, DOCUMENTATION_LABEL
 from .queries import DEFAULT_SCHEMA, validate_relationship_types
 from .schema import GraphSchema
@@ -25,9 +26,7 @@ def graph_contents_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     """Read only: every code node of the graph (of the tenant) with what its prompt needs and
     its stored documentation (for an estimate before paying)."""
     return (
-        f"MATCH (n) WHERE {schema.code_filter('n')} "
-        + schema.doc_lookup()
-        + schema.prompt_columns()
+        f"MATCH (n) WHERE {schema.code_filter('n')} " + doc_lookup(schema) + prompt_columns(schema)
     )
 
 
@@ -36,7 +35,7 @@ def code_node_counts_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     them have stored documentation (``documented``); nothing else is read."""
     return (
         f"MATCH (n) WHERE {schema.code_filter('n')} "
-        + schema.doc_lookup()
+        + doc_lookup(schema)
         + "RETURN count(n) AS nodes, count(d) AS documented"
     )
 
@@ -46,8 +45,8 @@ def nodes_contents_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
     return (
         "UNWIND $node_ids AS node_id "
         f"MATCH (n) WHERE id(n) = node_id AND {schema.code_filter('n', with_tenant=False)} "
-        + schema.doc_lookup()
-        + schema.prompt_columns()
+        + doc_lookup(schema)
+        + prompt_columns(schema)
     )
 
 

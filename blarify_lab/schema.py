@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .names import DESCRIBES, DOCUMENTATION_LABEL, SESSION_LABEL, validate_identifier
+from .names import DOCUMENTATION_LABEL, SESSION_LABEL, validate_identifier
 
 __all__ = ["BLARIFY_HIERARCHY", "DocumentationLayout", "GraphSchema", "SchemaName"]
 
@@ -180,27 +180,6 @@ class GraphSchema:
         names = [f"{validate_identifier(var, 'variable')}.{p}" for p in props if p is not None]
         param = validate_identifier(param, "parameter")
         return "(" + " OR ".join(f"{name} = ${param}" for name in names) + ")"
-
-    def doc_lookup(self, carry: str = "") -> str:
-        """Find code node ``n``'s documentation ``d`` by ``n``'s stable key (an index lookup),
-        and ``link``, the edge by which ``d`` describes ``n`` (none yet on a rebuilt graph);
-        ``carry``: another variable kept along."""
-        kept = f"{validate_identifier(carry, 'variable')}, " if carry else ""
-        return (
-            f"WITH n, {kept}{self.key('n')} AS doc_key "
-            f"OPTIONAL MATCH (d:{DOCUMENTATION_LABEL} {{doc_key: doc_key}}) "
-            f"OPTIONAL MATCH (d)-[link:{DESCRIBES}]->(n) "
-        )
-
-    def prompt_columns(self) -> str:
-        """What a prompt needs of ``n`` and its stored documentation ``d`` (null when none;
-        ``doc_linked`` false when ``d`` does not describe ``n`` yet)."""
-        return (
-            f"RETURN id(n) AS node_id, {self.kinds('n')} AS labels, "
-            f"{self.identity('n')} AS path, n.name AS name, n.text AS text, "
-            f"d.input_hash AS doc_hash, {self.doc_text('d')} AS doc_description, "
-            "d.truncated AS doc_truncated, link IS NOT NULL AS doc_linked"
-        )
 
     def doc_text(self, var: str) -> str:
         """The property of a documentation node that holds the description."""
