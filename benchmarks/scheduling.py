@@ -89,13 +89,7 @@ def forecast(case: str, workers: int) -> dict[str, Any]:
     return {
         "case": case,
         "workers": workers,
-        "forecast_wall_s": round(float(row["wall_s"]), 3),
-        "wall_s": round(wall, 3),
-        "wall_error": round(float(row["wall_s"]) / wall - 1, 3),
-        "forecast_completion_tokens": int(row["completion_tokens"]),
-        "completion_tokens": session.completion_tokens,
-        "tokens_error": round(int(row["completion_tokens"]) / session.completion_tokens - 1, 3),
-        "basis": f"{row['wall_s_basis']}/{row['completion_tokens_basis']}",
+        **_against_forecast(row, wall, session),
     }
 
 
@@ -134,13 +128,7 @@ def forecast_package(workers: int = 8, delay: float = 0.03) -> dict[str, Any]:
         "case": "email package, edited",
         "workers": workers,
         "llm_calls": f"{int(row['llm_calls'])} forecast, {session.llm_calls} made",
-        "forecast_wall_s": round(float(row["wall_s"]), 3),
-        "wall_s": round(wall, 3),
-        "wall_error": round(float(row["wall_s"]) / wall - 1, 3),
-        "forecast_completion_tokens": int(row["completion_tokens"]),
-        "completion_tokens": session.completion_tokens,
-        "tokens_error": round(int(row["completion_tokens"]) / session.completion_tokens - 1, 3),
-        "basis": f"{row['wall_s_basis']}/{row['completion_tokens_basis']}",
+        **_against_forecast(row, wall, session),
     }
 
 
@@ -155,6 +143,20 @@ def main() -> int:
         print(__doc__)
         return 2
     return 0
+
+
+def _against_forecast(row: Any, wall: float, session: Any) -> dict[str, Any]:
+    """The forecast (an ``estimate()`` row) beside what the run measured, and the errors."""
+    forecast_wall, forecast_tokens = float(row["wall_s"]), int(row["completion_tokens"])
+    return {
+        "forecast_wall_s": round(forecast_wall, 3),
+        "wall_s": round(wall, 3),
+        "wall_error": round(forecast_wall / wall - 1, 3),
+        "forecast_completion_tokens": forecast_tokens,
+        "completion_tokens": session.completion_tokens,
+        "tokens_error": round(forecast_tokens / session.completion_tokens - 1, 3),
+        "basis": f"{row['wall_s_basis']}/{row['completion_tokens_basis']}",
+    }
 
 
 if __name__ == "__main__":
