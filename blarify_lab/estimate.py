@@ -27,11 +27,12 @@ from . import queries as q
 from . import read_queries as rq
 from .db import GraphDB
 from .graph import DependencyGraph, depths
-from .latency_model import ASSUMED_COMPLETION_TOKENS, LatencyModel, Measurement, fit_latency
+from .latency_model import ASSUMED_COMPLETION_TOKENS
+from .measurements import load_latency_model
 from .prompt_kinds import PromptSet
 from .prompts import CYCLE_MARK, ChildText, NodeContent
-from .scheduler import ScopeWarning
 from .schema import GraphSchema
+from .scope import ScopeWarning
 from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
 
@@ -50,19 +51,6 @@ ESTIMATE_COLUMNS = [
 ]
 DEFAULT_COMPLETION_TOKENS = ASSUMED_COMPLETION_TOKENS  # no measurement, no stored description
 PER_NODE_S = 0.0003  # the scheduler's own time per node (assumed; serial)
-MEASUREMENTS_KEPT = 2000  # the newest calls of a model that the fit uses
-
-
-def load_latency_model(db: GraphDB, model: str) -> LatencyModel:
-    """What ``model``'s stored calls took, fitted (read only; assumed figures when none)."""
-    rows = db.run_query(q.call_measurements_query(), {"model": model, "limit": MEASUREMENTS_KEPT})
-    return fit_latency(
-        [
-            Measurement(float(r["s"]), int(r["p"] or 0), int(r["c"] or 0), int(r["a"] or 1))
-            for r in rows
-            if isinstance(r["s"], int | float)
-        ]
-    )
 
 
 @dataclass

@@ -10,7 +10,7 @@ import functools
 import socket
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend_base import DEFAULT_CONNECT_TIMEOUT_S, ManagerBase, one_line, query_error
 from .deadline import query_deadline, seconds_left
@@ -44,6 +44,9 @@ def _plain_falkor(value: Any) -> Any:
     return value
 
 
+T = TypeVar("T")
+
+
 class _DeadlineSocket:
     """A socket whose every ``recv`` waits no longer than the query deadline leaves, so that a
     server answering one byte at a time cannot stretch a query past it."""
@@ -55,15 +58,21 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
     def recv(self, size: int, *flags: int) -> bytes:
+        return self._bounded(self._sock.recv, size, *flags)
+
+    def recv_into(self, buffer: Any, *args: int) -> int:  # the hiredis parser's read
+        return self._bounded(self._sock.recv_into, buffer, *args)
+
+    def _bounded(self, read: Callable[..., T], *args: Any) -> T:
         remaining = seconds_left()
         if remaining is None:
-            return self._sock.recv(size, *flags)
+            return read(*args)
         if remaining <= 0:
             raise TimeoutError("the query deadline passed")  # socket.timeout
         saved = self._sock.gettimeout()
         self._sock.settimeout(remaining if saved is None else min(saved, remaining))
         try:
-            return self._sock.recv(size, *flags)
+            return read(*args)
         finally:
             self._sock.settimeout(saved)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 
 __all__ = ["ReadyQueue", "chain_above"]
 
@@ -77,6 +77,13 @@ class ReadyQueue:
 
     def pop(self) -> int:
         return heapq.heappop(self._heap)[2]
+
+    def take_while(self, wanted: Container[int], n: int) -> list[int]:
+        """Up to ``n`` nodes, best first, while the best is in ``wanted``."""
+        taken: list[int] = []
+        while self._heap and len(taken) < n and self._heap[0][2] in wanted:
+            taken.append(self.pop())
+        return taken
 
     def take(self, n: int) -> list[int]:
         """Up to ``n`` nodes, best first."""

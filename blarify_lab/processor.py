@@ -37,6 +37,7 @@ from .detection import resolve_schema, root_node, schema_named
 from .errors import NodeNotFoundError
 from .handles import SessionHandle
 from .llm import LLMProvider, as_llm_provider, model_identity
+from .measurements import load_latency_model
 from .node_call import CallSettings
 from .pacing import RateLimiter
 from .progress import ProgressCallback, SessionProgress
@@ -331,6 +332,7 @@ class RecursiveDFSProcessor:
                 max_text_chars=self.max_text_chars,
                 save_documentation=self.save_documentation,
                 budget_usd=self.max_cost_usd,
+                latency=load_latency_model(self.db_manager, self.model),  # weighs the chains
             )
             scheduler.initialise()
             with SessionProgress(session, mode) as reporter:

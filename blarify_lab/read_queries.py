@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .doc_queries import doc_lookup, prompt_columns
 from .names import DESCRIBES, DOCUMENTATION_LABEL
-from .queries import DEFAULT_SCHEMA, validate_relationship_types
+from .queries import DEFAULT_SCHEMA, status_property, validate_relationship_types
 from .schema import GraphSchema
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "graph_contents_query",
     "graph_structure_query",
     "nodes_contents_query",
+    "scope_text_sizes_query",
 ]
 
 
@@ -99,4 +100,14 @@ def documentation_query(schema: GraphSchema = DEFAULT_SCHEMA) -> str:
         "d.ungrounded AS ungrounded, d.grounded_ratio AS grounded_ratio, "
         "d.session_id AS session_id, d.updated_at AS updated_at, d.doc_key AS doc_key "
         "ORDER BY path"
+    )
+
+
+def scope_text_sizes_query(session_id: str) -> str:
+    """Read only: the length of every session node's source text (0 when it has none), for
+    weighing nodes by their predicted call time."""
+    prop = status_property(session_id)
+    return (
+        f"MATCH (n) WHERE n.{prop} IS NOT NULL "
+        "RETURN collect(id(n)) AS node_ids, collect(size(coalesce(n.text, ''))) AS chars"
     )

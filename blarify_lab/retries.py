@@ -217,12 +217,21 @@ def call_with_retries(
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
     if not max_retry_wait_s >= 0:
         raise ValueError(f"max_retry_wait_s must be >= 0 seconds, got {max_retry_wait_s!r}")
-    attempts = 0
+    attempts = 1
+    try:  # most calls succeed at once: no retry machinery for them
+        return fn(), attempts
+    except SessionCancelled:
+        raise
+    except Exception as error:
+        first: Exception | None = error
     stopped_by_deadline = False
     too_long: float | None = None  # the wait a server asked for, beyond max_retry_wait_s
 
     def attempt() -> T:
-        nonlocal attempts
+        nonlocal attempts, first
+        if first is not None:  # the failed first attempt, as tenacity's first
+            error, first = first, None
+            raise error
         attempts += 1
         return fn()
 

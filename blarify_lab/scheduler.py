@@ -11,30 +11,25 @@ from __future__ import annotations
 import logging
 import queue
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
 
 from . import queries as q
-from . import read_queries as rq
 from .db import GraphDB
 from .dispatch import Dispatch
-from .errors import (
-    BudgetExceededError,
-    NodeNotFoundError,
-    QueryError,
-    SessionCancelled,
-    SessionStateLostError,
-)
-from .graph import DependencyGraph, depths
-from .migration import adopt_documentation
-from .priorities import ReadyQueue, chain_above
+from .errors import BudgetExceededError, SessionCancelled, SessionStateLostError
+from .latency_model import LatencyModel
+from .priorities import ReadyQueue
 from .progress import SessionProgress
 from .prompts import NodeContent, error_description
 from .readahead import ReadAhead
-from .session import NodeRecord, describe_error
+from .scope import ScopeWarning, break_cycles, read_scope
+from .session import describe_error
 from .session_run import Completions, Outcome, SessionRun
 from .simulate import remaining_s
+from .trips import RoundTrips
 from .workers import WorkerPool
 
 __all__ = ["Completions", "Scheduler", "ScopeWarning", "SessionRun"]
@@ -45,8 +40,19 @@ FLUSH_INTERVAL_S = 0.2  # finished nodes reach the graph at least this often
 DOCS_BATCH = 64  # documentation rides along with a claim once this many are waiting
 
 
-class ScopeWarning(UserWarning):
-    """A session documents more than its root reaches (``scope="graph"``)."""
+@dataclass
+class _Trip:
+    """What one round trip carries: the nodes it claims, and the writes it took from ``run``."""
+
+    claim: list[int]
+    docs: list[dict[str, object]]
+    unflushed: dict[str, list[int]]
+
+    def restore(self, run: SessionRun) -> None:
+        """The trip failed: its writes go back to ``run``, ahead of what came since."""
+        run.docs[:0] = self.docs
+        for state, nodes in self.unflushed.items():
+            run.unflushed[state] = nodes + run.unflushed.get(state, [])
 
 
 class Scheduler:
@@ -62,6 +68,7 @@ class Scheduler:
         max_text_chars: int,
         save_documentation: bool,
         budget_usd: float | None = None,
+        latency: LatencyModel | None = None,
     ) -> None:
         self.db_manager = db
         self.run = run
@@ -70,131 +77,13 @@ class Scheduler:
         self.max_text_chars = max_text_chars
         self.save_documentation = save_documentation
         self.budget_usd = budget_usd
+        self.latency = latency
+        self._trips: RoundTrips[_Trip] | None = None
+        self._due: list[int] = []  # parents to read ahead in the next round trip
 
     def initialise(self) -> None:
-        """Mark the scope pending and read its structure into memory.
-
-        A ``"graph"`` scope is marked in one query, a ``"subtree"`` one level by level; then
-        one query reads the edges, and one more the scope's ids only when some node has no
-        edge inside the scope. The client's cost is per value returned, so this stays small.
-        """
-        run = self.run
-        session = run.session
-        sid = session.session_id
-        expected = self._mark_scope()
-        if run.reuse:  # before any documentation is looked up by key
-            self._ensure_documentation_key()
-        edges = self.db_manager.run_query(
-            q.scope_edges_query(sid, session.relationship_type), {"session_id": sid}
-        )
-        graph = DependencyGraph((int(r["parent"]), [int(c) for c in r["children"]]) for r in edges)
-        if len(graph) < expected:  # nodes with no edge in the scope
-            rows = self.db_manager.run_query(q.scope_node_ids_query(sid), {"session_id": sid})
-            graph = DependencyGraph(
-                ((int(r["parent"]), [int(c) for c in r["children"]]) for r in edges),
-                (int(i) for i in rows[0]["node_ids"]),
-            )
-        if len(graph) != expected:
-            log.warning(
-                "session %s: %d nodes marked but %d found; was the graph changed meanwhile?",
-                sid,
-                expected,
-                len(graph),
-            )
-        run.graph = graph
-        run.text_users = {i: len(ps) for i, ps in graph.parents.items()}
-        run.text_users[run.root_id] = run.text_users.get(run.root_id, 0) + 1
-        found = depths(graph.children, run.root_id)
-        if session.scope == "graph":
-            self._say_scope(len(graph), len(found))
-        session.begin({i: NodeRecord(node_id=i, depth=found.get(i)) for i in graph.children})
-        if run.root_id not in graph:
-            raise NodeNotFoundError(
-                f"node {session.root_path!r} is not part of the session's scope"
-            )
-        self._break_cycles()  # before the start: no worker ever idles waiting for a stall
-        run.priority = chain_above(graph.parents)
-
-    def _ensure_documentation_key(self) -> None:
-        """One documentation node per code node, found by index: Neo4j's uniqueness
-        constraint, or FalkorDB's index (which exists after the first session); then the
-        tenant's documentation stored before stable keys is carried over (once)."""
-        if self.run.adopt:  # on Neo4j, the constraint on internal ids is dropped first
-            adopt_documentation(self.db_manager, self.run.schema)
-        if getattr(self.db_manager, "backend", None) == "neo4j":
-            self.db_manager.run_query(q.documentation_constraint_query(), {})
-            return
-        try:
-            self.db_manager.run_query(q.documentation_index_query(), {})
-        except QueryError as err:
-            if "already indexed" not in err.backend_message:
-                raise
-
-    def _mark_scope(self) -> int:
-        """Mark the session's nodes ``pending``; returns how many were marked."""
-        session, schema = self.run.session, self.run.schema
-        sid = session.session_id
-        params: dict[str, object] = {"session_id": sid, **schema.params()}
-        if session.scope == "graph":
-            rows = self.db_manager.run_query(
-                q.initialize_processing_session_query(sid, schema), params
-            )
-            return int(rows[0]["count"]) if rows else 0
-        rows = self.db_manager.run_query(
-            q.mark_nodes_query(sid, schema), {**params, "node_ids": [self.run.root_id]}
-        )
-        frontier = [int(r["node_id"]) for r in rows]
-        marked = len(frontier)
-        expand = q.expand_scope_query(sid, session.relationship_type, schema)
-        while frontier:  # one round trip per level: each node is marked, and expanded, once
-            rows = self.db_manager.run_query(expand, {**params, "frontier": frontier})
-            frontier = [int(r["node_id"]) for r in rows]
-            marked += len(frontier)
-        return marked
-
-    def _say_scope(self, total: int, inside: int) -> None:
-        """A scope="graph" session that reaches beyond the root's subtree says so first."""
-        session = self.run.session
-        session.outside_subtree = max(total - inside, 0)
-        if session.outside_subtree:
-            warnings.warn(
-                f"session {session.session_id}: scope='graph' documents all {total} code nodes "
-                f"of the graph, of which {session.outside_subtree} lie outside the {inside} "
-                f"that {session.root_path!r} reaches; pass scope='subtree' to document only "
-                "those",
-                ScopeWarning,
-                stacklevel=2,
-            )
-
-    def _break_cycles(self) -> list[int]:
-        """Cut every cycle among the pending nodes (``graph.break_cycles``), once, when the
-        structure is read: every cyclic component is pending then, so the cut is the one a
-        stall would make. The children a cut leaves behind are not claimed yet, so their
-        paths, which the prompts of the nodes above them name, are read now (one read-only
-        query, only when there are cycles)."""
-        run = self.run
-        released = run.graph.break_cycles()
-        run.session.cycles = len(run.graph.cycle_sources)
-        nodes = run.session.nodes
-        unnamed = sorted(
-            {
-                child
-                for source in run.graph.cycle_sources
-                for child in run.graph.children.get(source, ())
-                if not nodes[child].path
-            }
-        )
-        if unnamed:
-            rows = self.db_manager.run_query(
-                rq.nodes_contents_query(run.schema), {"node_ids": unnamed}
-            )
-            for row in rows:
-                record = nodes.get(int(row["node_id"]))
-                if record is not None and not record.path:
-                    record.path = str(row["path"])
-                    record.labels = tuple(str(label) for label in row["labels"])
-                    record.name = row["name"] if isinstance(row["name"], str) else None
-        return released
+        """Mark the scope pending, read its structure, cut its cycles, rank its nodes."""
+        read_scope(self.db_manager, self.run, self.latency)
 
     def _over_budget(self) -> bool:
         """The session has spent its ``max_cost_usd``: claim nothing more."""
@@ -211,12 +100,31 @@ class Scheduler:
             err.add_note("the documentation finished since the last write was not stored")
 
     def flush(self) -> None:
-        """Store what is finished and not yet written (the session is ending early)."""
+        """Store what is finished and not yet written (the session is ending early); a round
+        trip still on its way lands first."""
+        trips = self._trips
+        if trips is not None and trips.busy:
+            self._take(self.run, trips)
         if self.run.docs or self.run.unflushed:
             self._advance(self.run, [])
 
     def schedule(self, pool: WorkerPool, deadline: float | None, reporter: SessionProgress) -> None:
         """Keep every worker busy: submit ready nodes as soon as a worker frees up."""
+        run = self.run
+        wake = run.completions.put
+        self._trips = RoundTrips[_Trip](self.db_manager, lambda: wake(None), "blarify-trips")
+        try:
+            self._schedule(pool, deadline, reporter, self._trips)
+        finally:
+            self._trips.close()
+
+    def _schedule(
+        self,
+        pool: WorkerPool,
+        deadline: float | None,
+        reporter: SessionProgress,
+        trips: RoundTrips[_Trip],
+    ) -> None:
         run = self.run
         session = run.session
         ready = ReadyQueue(run.priority, run.graph.ready())
@@ -226,12 +134,12 @@ class Scheduler:
             session.total - finished, dispatch.task_s, w, max(ready.best(), dispatch.best())
         )
         self._read_ahead = ReadAhead(run.graph.parents, run.graph.unfinished)
-        self._due: list[int] = []  # parents to read ahead in the next round trip
-        known: list[int] = []  # ready, content read ahead: start without a round trip
+        known: list[int] = []  # ready, read ahead, first in line: start without a round trip
         running: set[Future[Outcome]] = set()
         # Hysteresis keeps database round trips few and large: while half the target (3 per
         # worker; more for quick calls) is in flight every worker is busy and has work
         # queued, so results may pile up; below that, claim whatever is ready, up to target.
+        # A round trip runs on its own thread (``trips``): meanwhile nodes read ahead start.
         finished = 0
         while True:
             high = dispatch.in_flight_target()
@@ -245,19 +153,32 @@ class Scheduler:
                     f"with {finished} of {session.total} nodes documented; its state was "
                     "removed from the graph"
                 )
+            if trips.landed:
+                dispatch.submit(pool, self._take(run, trips), running, run.completions.put)
             over_budget = self._over_budget()
             if known and not over_budget:
                 dispatch.submit(pool, self._start_known(run, known), running, run.completions.put)
                 known = []
             if ready and len(running) < low and not over_budget:
-                claimed = self._advance(run, ready.take(high - len(running)))
-                dispatch.submit(pool, claimed, running, run.completions.put)
-                continue
-            if (self._due and not over_budget) or (
-                (run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S
+                room = high - len(running)
+                claim: list[int] = []
+                if trips.busy:  # only what needs no round trip, best first
+                    started = self._start_known(run, ready.take_while(run.content, room))
+                else:
+                    batch = ready.take(room)
+                    started = self._start_known(run, [n for n in batch if n in run.content])
+                    claim = [n for n in batch if n not in run.content]
+                    if claim:
+                        self._send(run, claim, trips)
+                dispatch.submit(pool, started, running, run.completions.put)
+                if started or claim:
+                    continue
+            if not trips.busy and (
+                (self._due and not over_budget)
+                or ((run.unflushed or run.docs) and now - run.last_flush >= FLUSH_INTERVAL_S)
             ):
-                self._advance(run, [])
-            if not running:
+                self._send(run, [], trips)
+            if not running and not trips.busy:
                 if finished >= session.total or not run.graph.pending:
                     self._advance(run, [])
                     return
@@ -265,10 +186,10 @@ class Scheduler:
                     self._advance(run, [])
                     spent = session.cost_usd or 0.0
                     raise BudgetExceededError(session.session_id, spent, self.budget_usd or 0.0)
-                ready.extend(self._break_cycles())  # never after the cut at the start
+                ready.extend(break_cycles(self.db_manager, run))  # none after the first cut
                 continue
             wait = None if deadline is None else max(0.0, deadline - now)
-            if run.unflushed or run.docs:
+            if (run.unflushed or run.docs) and not trips.busy:
                 flush_in = max(0.0, run.last_flush + FLUSH_INTERVAL_S - now)
                 wait = flush_in if wait is None else min(wait, flush_in)
             try:  # O(1) per finished node, unlike concurrent.futures.wait over all in flight
@@ -282,7 +203,7 @@ class Scheduler:
                     break
             results: list[tuple[int, str, bool]] = []
             for future in done:
-                if future is None:
+                if future is None:  # a round trip landed, or only a wake-up
                     continue
                 running.discard(future)
                 err = future.exception()
@@ -303,9 +224,12 @@ class Scheduler:
                     )
             if results:
                 finished += len(results)
-                newly = self._finish(run, results)
-                known += [n for n in newly if n in run.content]
-                ready.extend(n for n in newly if n not in run.content)
+                for node_id in self._finish(run, results):
+                    # read ahead and first in line: start at once; else wait for its turn
+                    if node_id in run.content and run.priority.get(node_id, 0.0) >= ready.best():
+                        known.append(node_id)
+                    else:
+                        ready.extend((node_id,))
                 reporter.update(len(results))
 
     def _start_known(self, run: SessionRun, nodes: list[int]) -> list[int]:
@@ -314,19 +238,47 @@ class Scheduler:
             content = run.content[node_id]
             run.session.claimed(node_id, content.path, content.labels, content.name)
             run.graph.claim(node_id)
-        run.unflushed.setdefault("started", []).extend(nodes)
-        self._due.extend(self._read_ahead.claimed(nodes))
+        if nodes:
+            run.unflushed.setdefault("started", []).extend(nodes)
+            self._due.extend(self._read_ahead.claimed(nodes))
         return nodes
 
     def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
-        """One round trip: write the states of finished nodes and claim ``claim``, reading
-        ahead the parents that wait only on claimed children.
+        """One round trip, waited for here (the scheduler's last, or a flush)."""
+        query, params, trip = self._request(run, claim)
+        try:
+            rows = self.db_manager.run_query(query, params)
+        except BaseException:
+            trip.restore(run)
+            raise
+        return self._land(run, rows, trip)
 
-        Documentation is written in batches: with a claim or a read-ahead, only once ``DOCS_BATCH`` are
-        waiting or ``FLUSH_INTERVAL_S`` has passed since the last write (every write query
-        that creates nodes and edges costs FalkorDB more the more it created before, so one
-        per node made a deep chain quadratic); without a claim (a flush), always.
-        Returns the claimed ids, with what their workers need kept in memory.
+    def _send(self, run: SessionRun, claim: list[int], trips: RoundTrips[_Trip]) -> None:
+        """One round trip, on its way while the scheduler goes on (``_take`` lands it)."""
+        query, params, trip = self._request(run, claim)
+        trips.send(query, params, trip)
+
+    def _take(self, run: SessionRun, trips: RoundTrips[_Trip]) -> list[int]:
+        """Land the round trip on its way (waiting for it if need be): the claimed ids."""
+        trip = trips.sent()
+        try:
+            rows, trip = trips.take()
+        except BaseException:
+            if trip is not None:
+                trip.restore(run)  # what it carried is written by the next one
+            raise
+        return self._land(run, rows, trip)
+
+    def _request(self, run: SessionRun, claim: list[int]) -> tuple[str, dict[str, Any], _Trip]:
+        """A round trip: write the states of finished nodes and claim ``claim``, reading
+        ahead the parents that wait only on claimed children. What it writes leaves ``run``
+        (``_Trip.restore`` puts it back if the trip fails).
+
+        Documentation is written in batches: with a claim or a read-ahead, only once
+        ``DOCS_BATCH`` are waiting or ``FLUSH_INTERVAL_S`` has passed since the last write
+        (every write query that creates nodes and edges costs FalkorDB more the more it
+        created before, so one per node made a deep chain quadratic); without a claim (a
+        flush), always.
         """
         sid = run.session.session_id
         pending = run.graph.pending
@@ -340,23 +292,27 @@ class Scheduler:
             or len(run.docs) >= DOCS_BATCH
             or now - run.docs_at >= FLUSH_INTERVAL_S
         )
-        rows = self.db_manager.run_query(
-            q.advance_session_query(sid, run.schema),
-            {
-                "session_id": sid,
-                "docs": run.docs if docs_due else [],
-                "started": run.unflushed.get("started", []),
-                "completed": run.unflushed.get("completed", []),
-                "failed": run.unflushed.get("failed", []),
-                "claim": claim,
-                "ahead": ahead,
-            },
-        )
-        run.unflushed.clear()
+        trip = _Trip(claim, run.docs if docs_due else [], run.unflushed)
+        run.unflushed = {}
         if docs_due:
             run.docs = []
             run.docs_at = now
-        run.last_flush = time.monotonic()
+        run.last_flush = now
+        params: dict[str, Any] = {
+            "session_id": sid,
+            "docs": trip.docs,
+            "started": trip.unflushed.get("started", []),
+            "completed": trip.unflushed.get("completed", []),
+            "failed": trip.unflushed.get("failed", []),
+            "claim": claim,
+            "ahead": ahead,
+        }
+        return q.advance_session_query(sid, run.schema), params, trip
+
+    def _land(self, run: SessionRun, rows: list[dict[str, Any]], trip: _Trip) -> list[int]:
+        """Take in a round trip's rows: what claimed and read-ahead nodes need, kept in
+        memory. Returns the claimed ids in the order they were asked for."""
+        sid = run.session.session_id
         claimed: list[int] = []
         for row in rows:
             node_id = int(row["node_id"])
@@ -382,9 +338,9 @@ class Scheduler:
             run.session.claimed(node_id, path, labels, row["name"])
             run.graph.claim(node_id)
             claimed.append(node_id)
-        if len(claimed) < len(claim):  # removed from the graph, or its state removed under us
-            raise SessionStateLostError(sid, len(claim) - len(claimed))
-        order = {node_id: k for k, node_id in enumerate(claim)}
+        if len(claimed) < len(trip.claim):  # removed from the graph, or its state removed
+            raise SessionStateLostError(sid, len(trip.claim) - len(claimed))
+        order = {node_id: k for k, node_id in enumerate(trip.claim)}
         return sorted(claimed, key=order.__getitem__)  # the ready order, whatever the rows'
 
     def _finish(self, run: SessionRun, results: list[tuple[int, str, bool]]) -> list[int]:

@@ -73,6 +73,7 @@ def example_queries() -> list[tuple[str, str, dict[str, Any]]]:
         ("expand_scope_query", queries.expand_scope_query(sid, "CALLS"), {**s, "frontier": [1]}),
         ("scope_edges_query", queries.scope_edges_query(sid, "CALLS"), s),
         ("scope_node_ids_query", queries.scope_node_ids_query(sid), s),
+        ("scope_text_sizes_query", rq.scope_text_sizes_query(sid), s),
         (
             "mark_processing_status_query",
             baseline.mark_processing_status_query(sid),

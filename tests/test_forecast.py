@@ -118,3 +118,47 @@ def test_a_parent_starts_without_a_round_trip_after_its_last_child(db_manager: G
     assert len(started) == len(read_ahead) == levels - 1
     assert sorted(started) == sorted(read_ahead)
     assert session_nodes(db_manager) == 0
+
+
+class SizeBoundLLM:
+    """Takes longer the longer its prompt (2 ms per 1,000 characters, at least 1 ms)."""
+
+    model = "size-bound"
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def get_completion(self, prompt: str) -> str:
+        self.paths.append(parse_prompt(prompt).path)
+        time.sleep(0.001 + 0.002 * len(prompt) / 1000)
+        return "Documented."
+
+
+def test_chains_are_weighed_by_predicted_seconds_once_a_model_is_measured(
+    db_manager: GraphDB,
+) -> None:
+    """Two leaves wait under one root with one worker: equal chains in nodes, so the first
+    session takes them in arrival order; once this model's calls show that its time grows with
+    the prompt, the leaf with the long source (the longer call) goes first."""
+    db_manager.run_query(
+        "CREATE (r:FOLDER {path: '/w'}) "
+        "CREATE (r)-[:CONTAINS]->(:FUNCTION {path: '/w/small', text: 'def small(): pass'}) "
+        "CREATE (r)-[:CONTAINS]->(:FUNCTION {path: '/w/large', text: $large})",
+        {"large": "def large():\n" + "    x = 1\n" * 1500},
+    )
+    sizes = range(0, 6000, 400)  # what the model's line is fitted on: prompts of every size
+    db_manager.run_query(
+        "CREATE (r:FOLDER {path: '/fit'}) WITH r UNWIND $sizes AS n "
+        "CREATE (r)-[:CONTAINS]->(:FUNCTION {path: '/fit/f' + toString(n), text: $line + "
+        "reduce(s = '', i IN range(1, n / 20) | s + '# padding to size the prompt.\\n')})",
+        {"sizes": list(sizes), "line": "def f(): pass\n"},
+    )
+    llm = SizeBoundLLM()
+    proc = bl.RecursiveDFSProcessor(db_manager, llm, max_workers=1, progress=False, scope="subtree")
+    proc.process_node("/w")
+    assert llm.paths == ["/w/small", "/w/large", "/w"], "no measurement: arrival order"
+    proc.process_node("/fit")  # this model's calls, stored with their times
+    llm.paths.clear()
+    proc.process_node("/w", force=True)
+    assert llm.paths == ["/w/large", "/w/small", "/w"], "the longer call first"
+    assert session_nodes(db_manager) == 0

@@ -609,12 +609,12 @@ def test_one_sessions_heartbeat_does_not_refresh_another(db_manager: GraphDB) ->
 
 def _waiting_for_a_completion(session_id: str) -> bool:
     """Whether the session's thread is blocked in the scheduler's wait for a finished node
-    (its innermost Python frame is a ``.get(`` call in ``schedule``)."""
+    (its innermost Python frame is a ``.get(`` call in the scheduler's loop)."""
     threads = [t for t in threading.enumerate() if t.name == f"blarify-session-{session_id[:8]}"]
     if not threads or threads[0].ident is None:
         return False
     frame = sys._current_frames().get(threads[0].ident)
-    if frame is None or frame.f_code.co_name != "schedule":
+    if frame is None or frame.f_code.co_name not in ("schedule", "_schedule"):
         return False
     return ".get(" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
 

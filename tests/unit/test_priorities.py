@@ -99,3 +99,12 @@ def _steps(g0: DependencyGraph, priority: dict[int, float], workers: int) -> int
             ready.extend(g.finish(node))
         steps += 1
     return steps
+
+
+def test_take_while_stops_at_the_first_node_not_wanted() -> None:
+    """While a round trip is on its way only nodes read ahead start, best first: the queue
+    gives them until the best one left needs a claim."""
+    ready = ReadyQueue({1: 5.0, 2: 4.0, 3: 3.0, 4: 2.0}, [4, 3, 2, 1])
+    assert ready.take_while({1, 2, 4}, 10) == [1, 2], "3 needs a claim: 4 waits behind it"
+    assert ready.take_while({3, 4}, 1) == [3]
+    assert ready.take_while(set(), 5) == [] and len(ready) == 1
