@@ -9,6 +9,9 @@
 call time proportional to prompt length, 16 workers; the wall time of this scheduler's
 priority (the chain of predicted seconds above a node) against zero-overhead arrival order.
 
+    python benchmarks/scheduling.py throughput 1 2 8 64   # no-wait calls: nodes per second
+    python benchmarks/scheduling.py precedence calls 16   # simulated: priority against bounds
+
 ``forecast``: the graph of a ``run.py`` case is documented (its calls are stored with their
 times), every function's source is changed, ``estimate()`` forecasts the second run and the
 second run is made: forecast against measured wall time and completion tokens.
@@ -27,7 +30,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
 
 import blarify_lab as bl
-from benchmarks.run import CASES, build, latency_of, tree
+from benchmarks.run import (
+    CASES,
+    build,
+    ideal_bound,
+    latency_of,
+    precedence_bound,
+    sized_tree,
+    tree,
+)
 from blarify_lab.graph import DependencyGraph
 from blarify_lab.prompts import parse_prompt
 from blarify_lab.simulate import simulate_wall
@@ -132,9 +143,61 @@ def forecast_package(workers: int = 8, delay: float = 0.03) -> dict[str, Any]:
     }
 
 
+def throughput(workers: int, nodes: int = 10_000) -> dict[str, Any]:
+    """No-wait calls: a tree of ``nodes``, an LLM that answers at once; nodes per second of
+    wall time and per second of the client's CPU (``process_time``)."""
+    graph = sized_tree(nodes)
+    db = bl.connect(temporary=True)
+    build(db, graph)
+    proc = bl.RecursiveDFSProcessor(
+        db, lambda _p: "documented", max_workers=workers, progress=False
+    )
+    cpu, start = time.process_time(), time.perf_counter()
+    proc.process_node(graph.root)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    db.close()
+    return {
+        "case": f"no-wait tree of {nodes}",
+        "workers": workers,
+        "wall_s": round(wall, 3),
+        "nodes_per_s": round(nodes / wall),
+        "nodes_per_cpu_s": round(nodes / cpu),
+    }
+
+
+def precedence(case: str, workers: int) -> dict[str, Any]:
+    """Simulated, zero overhead: this scheduler's priority and arrival order against the
+    issue's bound (``ideal_bound``) and the bound no schedule of the session's DAG can beat
+    (``precedence_bound``)."""
+    factory, mean, dist = CASES[case]
+    graph = factory(False)
+    ids = {p: i for i, p in enumerate(graph.paths)}
+    g = DependencyGraph(
+        ((ids[p], [ids[c] for c in kids]) for p, kids in graph.children.items()), ids.values()
+    )
+    g.break_cycles()
+    seconds = {ids[p]: latency_of(p, mean, dist) for p in graph.paths}
+    ours = simulate_wall(g.parents, g.unfinished, seconds, workers)
+    arrival = simulate_wall(g.parents, g.unfinished, seconds, workers, by_priority=False)
+    lat = lambda p: latency_of(p, mean, dist)  # noqa: E731
+    return {
+        "case": case,
+        "workers": workers,
+        "issue_bound_s": round(ideal_bound(graph, workers, lat), 3),
+        "precedence_bound_s": round(precedence_bound(graph, workers, lat), 3),
+        "priority_wall_s": round(ours, 3),
+        "arrival_wall_s": round(arrival, 3),
+    }
+
+
 def main() -> int:
     if sys.argv[1:2] == ["size-aware"]:
         print(json.dumps(size_aware()))
+    elif sys.argv[1:2] == ["throughput"]:
+        for workers in [int(w) for w in (sys.argv[2:] or ["1", "2", "8", "64"])]:
+            print(json.dumps(throughput(workers)), flush=True)
+    elif sys.argv[1:2] == ["precedence"]:
+        print(json.dumps(precedence(sys.argv[2], int(sys.argv[3]))))
     elif sys.argv[1:2] == ["forecast-package"]:
         print(json.dumps(forecast_package()))
     elif sys.argv[1:2] == ["forecast"]:

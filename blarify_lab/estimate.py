@@ -50,7 +50,7 @@ ESTIMATE_COLUMNS = [
     "wall_s_basis",
 ]
 DEFAULT_COMPLETION_TOKENS = ASSUMED_COMPLETION_TOKENS  # no measurement, no stored description
-PER_NODE_S = 0.0003  # the scheduler's own time per node (assumed; serial)
+PER_NODE_S = 0.0002  # the scheduler's own time per node (measured: 5,000-7,000 no-wait nodes/s)
 
 
 @dataclass

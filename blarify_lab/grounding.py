@@ -31,6 +31,7 @@ Pure functions: no database, no LLM.
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import keyword
 import re
@@ -205,7 +206,8 @@ def named_identifiers(description: str) -> list[str]:
     return out
 
 
-def _python_identifiers(source: str) -> set[str] | None:
+@functools.lru_cache(maxsize=4096)  # a re-run checks the same sources again
+def _python_identifiers(source: str) -> frozenset[str] | None:
     names: set[str] = set()
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -215,7 +217,7 @@ def _python_identifiers(source: str) -> set[str] | None:
                 names.update(_IDENT_RE.findall(tok.string))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return None
-    return names
+    return frozenset(names)
 
 
 def _path_parts(path: str) -> set[str]:
@@ -253,6 +255,8 @@ def check_grounding(
     """Which names of ``description`` the node does not have (exact, case-sensitive; a dotted
     name by its last part)."""
     named = named_identifiers(description)
+    if not named:  # nothing to look up: the source is not read
+        return Grounding((), ())
     known = known_identifiers(source, child_paths, node_path)
     missing = tuple(n for n in named if n.rsplit(".", 1)[-1] not in known)
     return Grounding(tuple(named), missing)

@@ -15,6 +15,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = [
     "ASSUMED_COMPLETION_TOKENS",
     "ASSUMED_LATENCY_S",
@@ -72,13 +74,13 @@ def fit_latency(measurements: Sequence[Measurement]) -> LatencyModel:
     if len(points) > MAX_PAIRS_POINTS:
         step = len(points) / MAX_PAIRS_POINTS
         points = [points[int(i * step)] for i in range(MAX_PAIRS_POINTS)]
-    slopes = [
-        (y2 - y1) / (x2 - x1)
-        for i, (x1, y1) in enumerate(points)
-        for x2, y2 in points[i + 1 :]
-        if x2 != x1
-    ]
-    slope = max(0.0, statistics.median(slopes)) if slopes else 0.0
+    xs = np.array([x for x, _ in points], dtype=np.float64)
+    ys = np.array([y for _, y in points], dtype=np.float64)
+    first, second = np.triu_indices(len(points), k=1)  # every pair once, as sorted
+    dx = xs[second] - xs[first]
+    apart = dx != 0
+    slopes = (ys[second] - ys[first])[apart] / dx[apart]
+    slope = max(0.0, float(np.median(slopes))) if slopes.size else 0.0
     intercept = statistics.median(y - slope * x for x, y in points)
     completion = round(statistics.median(m.completion_tokens for m in usable))
     return LatencyModel(

@@ -159,6 +159,7 @@ class Scheduler:
             if known and not over_budget:
                 dispatch.submit(pool, self._start_known(run, known), running, run.completions.put)
                 known = []
+                time.sleep(0)  # let the workers just handed a node take the GIL first
             if ready and len(running) < low and not over_budget:
                 room = high - len(running)
                 claim: list[int] = []

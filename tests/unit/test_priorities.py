@@ -6,6 +6,7 @@ import random
 
 from blarify_lab.graph import DependencyGraph
 from blarify_lab.priorities import ReadyQueue, chain_above
+from blarify_lab.simulate import simulate_wall
 
 # the graphs of the processor's cycle tests (ids as the paths' order)
 CYCLE_TEST_GRAPHS: list[list[tuple[int, list[int]]]] = [
@@ -108,3 +109,23 @@ def test_take_while_stops_at_the_first_node_not_wanted() -> None:
     assert ready.take_while({1, 2, 4}, 10) == [1, 2], "3 needs a claim: 4 waits behind it"
     assert ready.take_while({3, 4}, 1) == [3]
     assert ready.take_while(set(), 5) == [] and len(ready) == 1
+
+
+def test_critical_path_first_meets_the_bound_no_schedule_can_beat() -> None:
+    """The benchmark's call graph of 10,000 functions with cycles, 20 ms calls, 16 workers,
+    zero overhead: the issue's bound (15.76 s) cannot be met at all (5,378 nodes have chains
+    of at least 586 calls above them); this priority meets the tighter bound that holds for
+    every schedule of the cut DAG, arrival order is a third slower."""
+    from benchmarks.run import CASES, ideal_bound, precedence_bound
+
+    graph = CASES["calls"][0](False)
+    ids = {p: i for i, p in enumerate(graph.paths)}
+    g = DependencyGraph(
+        ((ids[p], [ids[c] for c in kids]) for p, kids in graph.children.items()), ids.values()
+    )
+    g.break_cycles()
+    seconds = dict.fromkeys(ids.values(), 0.02)
+    exact = precedence_bound(graph, 16, lambda _p: 0.02)
+    assert exact > ideal_bound(graph, 16, lambda _p: 0.02) / 0.95
+    assert simulate_wall(g.parents, g.unfinished, seconds, 16) <= exact * 1.001
+    assert simulate_wall(g.parents, g.unfinished, seconds, 16, by_priority=False) > exact * 1.3
