@@ -160,16 +160,18 @@ def expand_scope_query(
 
 
 def scope_edges_query(session_id: str, relationship_type: str = "CONTAINS") -> str:
-    """The ``relationship_type`` edges (one type or ``A|B``) inside the session: one row per
-    parent with its children.
+    """The ``relationship_type`` edges (one type or ``A|B``) inside the session: one row of two
+    parallel lists, ``parents`` and ``children`` (edge k goes from ``parents[k]`` to
+    ``children[k]``).
 
-    Grouped per parent because the client's cost is per value returned.
+    One row because the client's cost is mostly per row (a call graph of 10,000 functions:
+    21 ms as one row, 50 ms as a row per parent).
     """
     prop = status_property(session_id)
     rel = validate_relationship_types(relationship_type)
     return (
         f"MATCH (a)-[:{rel}]->(b) WHERE a.{prop} IS NOT NULL AND b.{prop} IS NOT NULL "
-        "RETURN id(a) AS parent, collect(id(b)) AS children"
+        "RETURN collect(id(a)) AS parents, collect(id(b)) AS children"
     )
 
 

@@ -45,7 +45,15 @@ def read_scope(db: GraphDB, run: SessionRun, latency: LatencyModel | None = None
     if run.reuse:  # before any documentation is looked up by key
         _ensure_documentation_key(db, run)
     edges = db.run_query(q.scope_edges_query(sid, session.relationship_type), {"session_id": sid})
-    structure = [(int(r["parent"]), [int(c) for c in r["children"]]) for r in edges]
+    grouped: dict[int, list[int]] = {}
+    for row in edges:  # one row (none on a backend that returns no row for no match)
+        for parent, child in zip(row["parents"], row["children"], strict=True):  # ids: ints
+            kids = grouped.get(parent)
+            if kids is None:
+                grouped[parent] = [child]
+            else:
+                kids.append(child)
+    structure = list(grouped.items())
     graph = DependencyGraph(structure)
     if len(graph) < expected:  # nodes with no edge in the scope
         rows = db.run_query(q.scope_node_ids_query(sid), {"session_id": sid})
