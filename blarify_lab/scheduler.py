@@ -1,9 +1,10 @@
 """The scheduler of one session: keep every worker busy, one database round trip per batch.
 
-It reads the session's structure once into a ``graph.DependencyGraph``, hands ready nodes to
-the worker pool as soon as a worker frees up, and writes finished states and claims the next
-batch in one query (``advance_session_query``), with hysteresis so that round trips stay few
-and large. Workers never touch the database; what they need travels in ``SessionRun``.
+It reads the session's structure once (``scope``), hands ready nodes to the worker pool best
+first as soon as a worker frees up, and writes finished states and claims the next batch in
+one query (``advance_session_query``), with hysteresis so that round trips stay few and large.
+A round trip travels on a thread of its own (``trips``) while the scheduler goes on. Workers
+never touch the database; what they need travels in ``SessionRun``.
 """
 
 from __future__ import annotations
@@ -104,9 +105,12 @@ class Scheduler:
         trip still on its way lands first."""
         trips = self._trips
         if trips is not None and trips.busy:
-            self._take(self.run, trips)
+            try:
+                self._take(self.run, trips, ending=True)
+            except Exception as err:  # what it carried was put back: written below
+                log.warning("a round trip failed as the session ended: %s", err)
         if self.run.docs or self.run.unflushed:
-            self._advance(self.run, [])
+            self._advance(self.run, [], final=True)
 
     def schedule(self, pool: WorkerPool, deadline: float | None, reporter: SessionProgress) -> None:
         """Keep every worker busy: submit ready nodes as soon as a worker frees up."""
@@ -181,10 +185,10 @@ class Scheduler:
                 self._send(run, [], trips)
             if not running and not trips.busy:
                 if finished >= session.total or not run.graph.pending:
-                    self._advance(run, [])
+                    self._advance(run, [], final=True)
                     return
                 if over_budget:  # the calls in flight have finished: store them, then stop
-                    self._advance(run, [])
+                    self._advance(run, [], final=True)
                     spent = session.cost_usd or 0.0
                     raise BudgetExceededError(session.session_id, spent, self.budget_usd or 0.0)
                 ready.extend(break_cycles(self.db_manager, run))  # none after the first cut
@@ -244,9 +248,9 @@ class Scheduler:
             self._due.extend(self._read_ahead.claimed(nodes))
         return nodes
 
-    def _advance(self, run: SessionRun, claim: list[int]) -> list[int]:
-        """One round trip, waited for here (the scheduler's last, or a flush)."""
-        query, params, trip = self._request(run, claim)
+    def _advance(self, run: SessionRun, claim: list[int], *, final: bool = False) -> list[int]:
+        """One round trip, waited for here (``final``: the session's last write)."""
+        query, params, trip = self._request(run, claim, final=final)
         try:
             rows = self.db_manager.run_query(query, params)
         except BaseException:
@@ -259,20 +263,26 @@ class Scheduler:
         query, params, trip = self._request(run, claim)
         trips.send(query, params, trip)
 
-    def _take(self, run: SessionRun, trips: RoundTrips[_Trip]) -> list[int]:
-        """Land the round trip on its way (waiting for it if need be): the claimed ids."""
+    def _take(
+        self, run: SessionRun, trips: RoundTrips[_Trip], *, ending: bool = False
+    ) -> list[int]:
+        """Land the round trip on its way (waiting for it if need be): the claimed ids
+        (``ending``: the session has ended, so nothing it claimed is taken)."""
         trip = trips.sent()
         try:
             rows, trip = trips.take()
         except BaseException:
-            if trip is not None:
+            if trip is not None and not trips.busy:  # it failed (not merely interrupted)
                 trip.restore(run)  # what it carried is written by the next one
             raise
-        return self._land(run, rows, trip)
+        return self._land(run, rows, trip, ending=ending)
 
-    def _request(self, run: SessionRun, claim: list[int]) -> tuple[str, dict[str, Any], _Trip]:
+    def _request(
+        self, run: SessionRun, claim: list[int], *, final: bool = False
+    ) -> tuple[str, dict[str, Any], _Trip]:
         """A round trip: write the states of finished nodes and claim ``claim``, reading
-        ahead the parents that wait only on claimed children. What it writes leaves ``run``
+        ahead the parents that wait only on claimed children (none when ``final``: all the
+        documentation waiting is written then). What it writes leaves ``run``
         (``_Trip.restore`` puts it back if the trip fails).
 
         Documentation is written in batches: with a claim or a read-ahead, only once
@@ -287,6 +297,8 @@ class Scheduler:
         wanted = set(claim) | run.content.keys()
         ahead = [p for p in dict.fromkeys(due) if p in pending and p not in wanted]
         self._due = []
+        if final:
+            ahead = []
         now = time.monotonic()
         docs_due = (
             not (claim or ahead)
@@ -310,12 +322,15 @@ class Scheduler:
         }
         return q.advance_session_query(sid, run.schema), params, trip
 
-    def _land(self, run: SessionRun, rows: list[dict[str, Any]], trip: _Trip) -> list[int]:
+    def _land(
+        self, run: SessionRun, rows: list[dict[str, Any]], trip: _Trip, *, ending: bool = False
+    ) -> list[int]:
         """Take in a round trip's rows: what claimed and read-ahead nodes need, kept in
-        memory. Returns the claimed ids in the order they were asked for."""
+        memory. Returns the claimed ids in the order they were asked for (none when
+        ``ending``: the session is over, its cleanup removes their marks)."""
         sid = run.session.session_id
         claimed: list[int] = []
-        for row in rows:
+        for row in rows if not ending else ():
             node_id = int(row["node_id"])
             if node_id in run.content:  # a second row for one node: never expected
                 continue
@@ -339,7 +354,7 @@ class Scheduler:
             run.session.claimed(node_id, path, labels, row["name"])
             run.graph.claim(node_id)
             claimed.append(node_id)
-        if len(claimed) < len(trip.claim):  # removed from the graph, or its state removed
+        if not ending and len(claimed) < len(trip.claim):  # removed, or its state removed
             raise SessionStateLostError(sid, len(trip.claim) - len(claimed))
         order = {node_id: k for k, node_id in enumerate(trip.claim)}
         return sorted(claimed, key=order.__getitem__)  # the ready order, whatever the rows'

@@ -71,5 +71,6 @@ class RoundTrips(Generic[T]):
         return self._sent
 
     def close(self) -> None:
-        """Stop the trips' thread; a trip still on its way ends on its own."""
-        self._pool.abandon()
+        """Stop the trips' thread once the trip on its way (if any) has run: a trip that was
+        sent always runs, so ``take()`` after ``close()`` still has its answer."""
+        self._pool.shutdown(wait=False)
