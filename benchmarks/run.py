@@ -155,6 +155,17 @@ def ideal_bound(graph: Graph, workers: int, lat: Callable[[str], float]) -> floa
     return max(total / workers, critical_path(graph, lat))
 
 
+def session_dag(graph: Graph) -> DependencyGraph:
+    """The DAG a session of ``graph`` runs: node ``i`` is ``graph.paths[i]``, cycles cut by the
+    scheduler's own rule (``DependencyGraph.break_cycles``)."""
+    ids = {p: i for i, p in enumerate(graph.paths)}
+    dag = DependencyGraph(
+        ((ids[a], [ids[c] for c in kids]) for a, kids in graph.children.items()), ids.values()
+    )
+    dag.break_cycles()
+    return dag
+
+
 def precedence_bound(graph: Graph, workers: int, lat: Callable[[str], float]) -> float:
     """A lower bound no schedule of the session's DAG can beat, tighter than ``ideal_bound``.
 
@@ -163,11 +174,7 @@ def precedence_bound(graph: Graph, workers: int, lat: Callable[[str], float]) ->
     finish by ``wall - above``; so every node with ``above >= t`` (their work ``W(t)``) is done
     within ``wall - t`` on ``workers``: ``wall >= t + W(t) / workers`` for every ``t``.
     """
-    ids = {p: i for i, p in enumerate(graph.paths)}
-    dag = DependencyGraph(
-        ((ids[a], [ids[c] for c in kids]) for a, kids in graph.children.items()), ids.values()
-    )
-    dag.break_cycles()
+    dag = session_dag(graph)
     seconds = [lat(p) for p in graph.paths]
     chain = chain_above(dag.parents, seconds.__getitem__)
     above = sorted(((chain[i] - seconds[i], seconds[i]) for i in chain), reverse=True)

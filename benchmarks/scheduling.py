@@ -36,6 +36,7 @@ from benchmarks.run import (
     ideal_bound,
     latency_of,
     precedence_bound,
+    session_dag,
     sized_tree,
     tree,
 )
@@ -47,19 +48,16 @@ from blarify_lab.simulate import simulate_wall
 def size_aware(workers: int = 16, seed: int = 5, sigma: float = 1.5) -> dict[str, Any]:
     """Simulated: priority by predicted seconds against arrival order, zero overhead."""
     graph = tree(3, 6)
-    ids = {p: i for i, p in enumerate(graph.paths)}
     rng = random.Random(seed)
-    seconds = {i: 0.02 * math.exp(rng.gauss(0.0, sigma) - sigma**2 / 2) for i in range(len(ids))}
-    g = DependencyGraph(
-        ((ids[p], [ids[c] for c in kids]) for p, kids in graph.children.items()), ids.values()
-    )
-    g.break_cycles()
+    n = len(graph.paths)
+    seconds = {i: 0.02 * math.exp(rng.gauss(0.0, sigma) - sigma**2 / 2) for i in range(n)}
+    g = session_dag(graph)
     ours = simulate_wall(g.parents, g.unfinished, seconds, workers)
     arrival = simulate_wall(g.parents, g.unfinished, seconds, workers, by_priority=False)
     bound = max(sum(seconds.values()) / workers, max(_chains(g, seconds).values()))
     return {
         "case": "size-aware 3-ary tree",
-        "nodes": len(ids),
+        "nodes": n,
         "workers": workers,
         "priority_wall_s": round(ours, 3),
         "arrival_wall_s": round(arrival, 3),
@@ -171,12 +169,8 @@ def precedence(case: str, workers: int) -> dict[str, Any]:
     (``precedence_bound``)."""
     factory, mean, dist = CASES[case]
     graph = factory(False)
-    ids = {p: i for i, p in enumerate(graph.paths)}
-    g = DependencyGraph(
-        ((ids[p], [ids[c] for c in kids]) for p, kids in graph.children.items()), ids.values()
-    )
-    g.break_cycles()
-    seconds = {ids[p]: latency_of(p, mean, dist) for p in graph.paths}
+    g = session_dag(graph)
+    seconds = {i: latency_of(p, mean, dist) for i, p in enumerate(graph.paths)}
     ours = simulate_wall(g.parents, g.unfinished, seconds, workers)
     arrival = simulate_wall(g.parents, g.unfinished, seconds, workers, by_priority=False)
     lat = lambda p: latency_of(p, mean, dist)  # noqa: E731

@@ -36,7 +36,7 @@ from .scope import ScopeWarning
 from .simulate import simulate_wall
 from .usage import cost_usd, estimate_tokens
 
-__all__ = ["ESTIMATE_COLUMNS", "estimate_session", "load_latency_model"]
+__all__ = ["ESTIMATE_COLUMNS", "estimate_session"]
 
 ESTIMATE_COLUMNS = [
     "nodes",

@@ -31,10 +31,11 @@ Pure functions: no database, no LLM.
 from __future__ import annotations
 
 import builtins
-import functools
+import hashlib
 import io
 import keyword
 import re
+import threading
 import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -206,8 +207,27 @@ def named_identifiers(description: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=4096)  # a re-run checks the same sources again
+# What each source checked in this process holds, by digest (a re-run checks the same sources
+# again; keyed by digest so that no source text is kept alive). Oldest out first.
+_SEEN: dict[bytes, frozenset[str] | None] = {}
+_SEEN_MAX = 4096
+_seen_lock = threading.Lock()
+
+
 def _python_identifiers(source: str) -> frozenset[str] | None:
+    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    with _seen_lock:
+        if key in _SEEN:
+            return _SEEN[key]
+    found = _tokenized_identifiers(source)
+    with _seen_lock:
+        if len(_SEEN) >= _SEEN_MAX:
+            del _SEEN[next(iter(_SEEN))]
+        _SEEN[key] = found
+    return found
+
+
+def _tokenized_identifiers(source: str) -> frozenset[str] | None:
     names: set[str] = set()
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):

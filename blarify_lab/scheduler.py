@@ -328,9 +328,11 @@ class Scheduler:
         """Take in a round trip's rows: what claimed and read-ahead nodes need, kept in
         memory. Returns the claimed ids in the order they were asked for (none when
         ``ending``: the session is over, its cleanup removes their marks)."""
+        if ending:
+            return []
         sid = run.session.session_id
         claimed: list[int] = []
-        for row in rows if not ending else ():
+        for row in rows:
             node_id = int(row["node_id"])
             if node_id in run.content:  # a second row for one node: never expected
                 continue
@@ -354,7 +356,7 @@ class Scheduler:
             run.session.claimed(node_id, path, labels, row["name"])
             run.graph.claim(node_id)
             claimed.append(node_id)
-        if not ending and len(claimed) < len(trip.claim):  # removed, or its state removed
+        if len(claimed) < len(trip.claim):  # removed from the graph, or its state removed
             raise SessionStateLostError(sid, len(trip.claim) - len(claimed))
         order = {node_id: k for k, node_id in enumerate(trip.claim)}
         return sorted(claimed, key=order.__getitem__)  # the ready order, whatever the rows'

@@ -116,15 +116,11 @@ def test_critical_path_first_meets_the_bound_no_schedule_can_beat() -> None:
     zero overhead: the issue's bound (15.76 s) cannot be met at all (5,378 nodes have chains
     of at least 586 calls above them); this priority meets the tighter bound that holds for
     every schedule of the cut DAG, arrival order is a third slower."""
-    from benchmarks.run import CASES, ideal_bound, precedence_bound
+    from benchmarks.run import CASES, ideal_bound, precedence_bound, session_dag
 
     graph = CASES["calls"][0](False)
-    ids = {p: i for i, p in enumerate(graph.paths)}
-    g = DependencyGraph(
-        ((ids[p], [ids[c] for c in kids]) for p, kids in graph.children.items()), ids.values()
-    )
-    g.break_cycles()
-    seconds = dict.fromkeys(ids.values(), 0.02)
+    g = session_dag(graph)
+    seconds = dict.fromkeys(range(len(graph.paths)), 0.02)
     exact = precedence_bound(graph, 16, lambda _p: 0.02)
     assert exact > ideal_bound(graph, 16, lambda _p: 0.02) / 0.95
     assert simulate_wall(g.parents, g.unfinished, seconds, 16) <= exact * 1.001
